@@ -1,0 +1,252 @@
+/**
+ * The seam between the model and the hardware. The model (`src/jump_sae.ts`) calls only these
+ * ops; each backend (reference TypeScript, WASM SIMD + threads, WebGPU) implements all of them.
+ *
+ * Conventions (llm.c style): outputs first, then inputs, then sizes. Sizes: `rows` is the number
+ * of tokens B, `cols` the feature count. Ops are enqueued synchronously and may run later (WebGPU);
+ * only `download` waits. Ops whose doc says "accumulates" add into their output (`+=`); all
+ * others overwrite it. Unless stated, an output buffer must not alias an input.
+ */
+
+import type { KernelName, PseudoGradientMode } from "../kernels.ts";
+
+/** An opaque handle to `length` float32 values owned by one backend. */
+export interface DeviceBuffer {
+  readonly length: number;
+}
+
+/** Shape and options of a matrix product out (m×n) = op(A) · op(B), op(A) m×k, op(B) k×n. */
+export interface MatmulParams {
+  m: number;
+  n: number;
+  k: number;
+  /** A is stored k×m (row-major) and used transposed. */
+  transA?: boolean;
+  /** B is stored n×k (row-major) and used transposed. */
+  transB?: boolean;
+  /** Add into `out` instead of overwriting it. */
+  accumulate?: boolean;
+  /** Hint: A is mostly zeros (sparse codes); a backend may skip them. Results must not change. */
+  sparseA?: boolean;
+}
+
+/** The threshold pseudo-gradient: kernel, bandwith ε and scaling mode (see `src/kernels.ts`). */
+export interface PseudoGradient {
+  kernel: KernelName;
+  bandwidth: number;
+  mode: PseudoGradientMode;
+}
+
+/** Dictionary projections of the seed library's `DictionaryLayer`. */
+export type NormalizationKind = "l2" | "max_l2" | "l1" | "max_l1";
+
+/** Hyper-parameters of one Adam(W) step, PyTorch semantics (`step` counts from 1). */
+export interface AdamParams {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Decoupled weight decay (AdamW) when true, L2 added to the gradient (Adam) when false. */
+  decoupled: boolean;
+  step: number;
+}
+
+/** Hyper-parameters of one SGD step, PyTorch semantics. */
+export interface SgdParams {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  /** First step: the momentum buffer is set to the gradient instead of being updated. */
+  firstStep: boolean;
+}
+
+/** The ops a backend implements. */
+export interface Backend {
+  /** Short name, e.g. "reference", "wasm", "webgpu". */
+  readonly name: string;
+
+  /** Allocates a zero-filled buffer of `length` floats. */
+  alloc(length: number): DeviceBuffer;
+  /** Copies `data` into `dst` starting at element `offset` (default 0). */
+  upload(dst: DeviceBuffer, data: Float32Array, offset?: number): void;
+  /** Reads `length` floats (default all) of `src` from element `offset` (default 0). */
+  download(src: DeviceBuffer, offset?: number, length?: number): Promise<Float32Array>;
+  /** Releases a buffer. */
+  free(buffer: DeviceBuffer): void;
+  /** Releases everything: buffers, workers, devices. */
+  dispose(): void;
+
+  /** dst[0..n) = src[0..n). */
+  copy(dst: DeviceBuffer, src: DeviceBuffer, n: number): void;
+  /** dst[0..n) = value. */
+  fill(dst: DeviceBuffer, value: number, n: number): void;
+  /** out[i] = alpha * x[i] (out may alias x). */
+  scale(out: DeviceBuffer, x: DeviceBuffer, alpha: number, n: number): void;
+
+  /** out = op(A)·op(B), see `MatmulParams`. */
+  matmul(out: DeviceBuffer, a: DeviceBuffer, b: DeviceBuffer, p: MatmulParams): void;
+  /** out[r, c] += bias[c] for a rows×cols matrix. */
+  addBias(out: DeviceBuffer, bias: DeviceBuffer, rows: number, cols: number): void;
+  /** Accumulates: out[c] += Σ_r x[r, c] (bias gradients). */
+  sumRows(out: DeviceBuffer, x: DeviceBuffer, rows: number, cols: number): void;
+
+  /** out = max(x, 0) (out may alias x). */
+  relu(out: DeviceBuffer, x: DeviceBuffer, n: number): void;
+  /** dx = dy where x > 0, else 0 (dx may alias dy). */
+  reluBackward(dx: DeviceBuffer, dy: DeviceBuffer, x: DeviceBuffer, n: number): void;
+
+  /**
+   * BatchNorm1d in training mode over a rows×cols matrix: normalizes with the batch mean and the
+   * biased variance, stores mean and rstd = 1/sqrt(var + eps) per column for the backward, and
+   * updates the running statistics in place with the unbiased variance:
+   * running = (1 − momentum)·running + momentum·batch. Needs rows ≥ 2.
+   */
+  batchNormTrain(
+    out: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    runningMean: DeviceBuffer,
+    runningVar: DeviceBuffer,
+    x: DeviceBuffer,
+    weight: DeviceBuffer,
+    bias: DeviceBuffer,
+    rows: number,
+    cols: number,
+    momentum: number,
+    eps: number,
+  ): void;
+  /** BatchNorm1d in eval mode: out = (x − runningMean)/sqrt(runningVar + eps)·weight + bias. */
+  batchNormEval(
+    out: DeviceBuffer,
+    x: DeviceBuffer,
+    runningMean: DeviceBuffer,
+    runningVar: DeviceBuffer,
+    weight: DeviceBuffer,
+    bias: DeviceBuffer,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  /** Backward of `batchNormTrain`: writes dx, accumulates dweight and dbias. */
+  batchNormBackward(
+    dx: DeviceBuffer,
+    dweight: DeviceBuffer,
+    dbias: DeviceBuffer,
+    dy: DeviceBuffer,
+    x: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    weight: DeviceBuffer,
+    rows: number,
+    cols: number,
+  ): void;
+  /** LayerNorm over each row: stores mean and rstd per row (biased variance). */
+  layerNorm(
+    out: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    x: DeviceBuffer,
+    weight: DeviceBuffer,
+    bias: DeviceBuffer,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  /** Backward of `layerNorm`: writes dx, accumulates dweight and dbias. */
+  layerNormBackward(
+    dx: DeviceBuffer,
+    dweight: DeviceBuffer,
+    dbias: DeviceBuffer,
+    dy: DeviceBuffer,
+    x: DeviceBuffer,
+    mean: DeviceBuffer,
+    rstd: DeviceBuffer,
+    weight: DeviceBuffer,
+    rows: number,
+    cols: number,
+  ): void;
+
+  /**
+   * codes = JumpReLU(ReLU(preCodes)) with threshold θ[c] = exp(logThreshold[c]):
+   * r = max(pre, 0); codes = r if r ≥ θ else 0 (the seed zeroes r < θ).
+   */
+  jumpRelu(
+    codes: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+  ): void;
+  /**
+   * Backward of `jumpRelu`, through ReLU and exp. With r = max(pre, 0), θ = exp(t) and s the
+   * `pseudoGradientScale`: dPre = dCodes where r ≥ θ and pre > 0, else 0 (written);
+   * dLogThreshold[c] += θ·Σ_r −s·θ·kernel(r − θ, ε)·dCodes (accumulates).
+   */
+  jumpReluBackward(
+    dPre: DeviceBuffer,
+    dLogThreshold: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    pg: PseudoGradient,
+  ): void;
+  /**
+   * The L0 penalty through a Heaviside with threshold pseudo-gradient: with r = max(pre, 0) and
+   * θ = exp(t), loss[0] += scale·Σ H(r − θ) (H(u) = 1 if u > 0), and
+   * dLogThreshold[c] += θ·Σ_r −s·kernel(r − θ, ε)·scale (both accumulate; no gradient to pre).
+   */
+  heavisideL0(
+    loss: DeviceBuffer,
+    dLogThreshold: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    scale: number,
+    pg: PseudoGradient,
+  ): void;
+
+  /** Accumulates: loss[0] += scale·Σ (a − b)², grad += 2·scale·(a − b). */
+  squaredError(
+    loss: DeviceBuffer,
+    grad: DeviceBuffer,
+    a: DeviceBuffer,
+    b: DeviceBuffer,
+    n: number,
+    scale: number,
+  ): void;
+  /** Accumulates: loss[0] += scale·Σ |a|, grad += scale·sign(a) (sign(0) = 0). */
+  absSum(loss: DeviceBuffer, grad: DeviceBuffer, a: DeviceBuffer, n: number, scale: number): void;
+  /** Accumulates: out[0] += Σ x² (gradient norms). */
+  sumSquares(out: DeviceBuffer, x: DeviceBuffer, n: number): void;
+
+  /** Projects each row of a rows×cols dictionary in place, as the seed's normalizations. */
+  normalizeRows(weights: DeviceBuffer, rows: number, cols: number, kind: NormalizationKind): void;
+  /** out[i] = x[i]·exp(logScale[0]) (the dictionary multiplier; out may alias x). */
+  scaleByExp(out: DeviceBuffer, x: DeviceBuffer, logScale: DeviceBuffer, n: number): void;
+  /** Accumulates: out[0] += exp(logScale[0])·Σ a[i]·b[i] (the multiplier's gradient). */
+  dotScaledByExp(
+    out: DeviceBuffer,
+    a: DeviceBuffer,
+    b: DeviceBuffer,
+    logScale: DeviceBuffer,
+    n: number,
+  ): void;
+
+  /** One Adam(W) update of `param` in place, with moment buffers m and v. */
+  adam(
+    param: DeviceBuffer,
+    grad: DeviceBuffer,
+    m: DeviceBuffer,
+    v: DeviceBuffer,
+    n: number,
+    p: AdamParams,
+  ): void;
+  /** One SGD update of `param` in place, with momentum buffer `buf` (unused if momentum is 0). */
+  sgd(param: DeviceBuffer, grad: DeviceBuffer, buf: DeviceBuffer, n: number, p: SgdParams): void;
+}
