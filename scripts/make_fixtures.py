@@ -1,6 +1,7 @@
 """Writes the PyTorch reference fixtures of the parity tests into tests/fixtures/.
 
-Run with: /usr/bin/python3 scripts/make_fixtures.py
+Run with: /usr/bin/python3 scripts/make_fixtures.py [case names...]
+     or: /usr/bin/python3 scripts/make_fixtures.py --check   (replays every file from its state.*)
 
 The seed library (overcomplete's JumpSAE) cannot be installed here, so its modules are
 re-implemented below in plain PyTorch, line for line. The `safetensors` package is not
@@ -569,9 +570,57 @@ def make_kernels():
     print(f"kernels: {len(x)} grid points, {os.path.getsize(path)} B")
 
 
+# ---------------------------------------------------------------------------------------------
+# Read-back check: load state.* into a fresh model, replay, compare with the stored tensors.
+# ---------------------------------------------------------------------------------------------
+
+NP_DTYPES = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    metadata = header.pop("__metadata__", {})
+    tensors = {}
+    for name, e in header.items():
+        begin, end = e["data_offsets"]
+        data = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype=NP_DTYPES[e["dtype"]])
+        tensors[name] = torch.from_numpy(data.reshape(e["shape"]).copy())
+    return tensors, metadata
+
+
+def check_case(name):
+    tensors, metadata = load_safetensors(os.path.join(OUT_DIR, name + ".safetensors"))
+    config = json.loads(metadata["config"])
+    shape = config["input_shape"]
+    dim = shape if isinstance(shape, int) else (shape[1] if len(shape) == 2 else shape[0])
+    case = dict(input_shape=shape, kernel=config["kernel"], bandwith=config["bandwith"],
+                loss=config["loss"]["name"], penalty=config["loss"]["penalty"])
+    model = JumpSAE(dim, config["nb_concepts"], kernel=config["kernel"], bandwith=config["bandwith"],
+                    encoder_module=config["encoder"], normalization=config["normalization"],
+                    use_multiplier=config["use_multiplier"])
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("state.")})
+    if config["mode"] == "eval":
+        model.eval()
+    pre, codes, x_hat, loss = forward_backward(model, case, flatten_tokens(tensors["input.x"], shape))
+    got = {"out.pre_codes": pre, "out.codes": codes, "out.x_hat": x_hat, "loss": loss}
+    got.update({"grad." + n: p.grad for n, p in model.named_parameters()})
+    got.update({"after." + k: v for k, v in model.state_dict().items()})
+    assert set(got) | {"input.x"} | {k for k in tensors if k.startswith("state.")} == set(tensors), name
+    worst = max(rel_err(v.double(), tensors[k].double()) for k, v in got.items())
+    print(f"{name:22s} replayed from the file: max rel err {worst:.1e}")
+    assert worst < 1e-5, name
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_default_dtype(torch.float32)
+    if sys.argv[1:2] == ["--check"]:
+        for case in CASES:
+            check_case(case["name"])
+        return
     make_kernels()
     only = set(sys.argv[1:])
     for case in CASES:
