@@ -1,0 +1,34 @@
+/**
+ * jumpsae — the JumpReLU Sparse Autoencoder (Rajamanoharan et al. 2024) of the Python library
+ * *overcomplete*, in TypeScript for Deno, Node and browsers.
+ *
+ * @example Build the seed's model, encode a batch, read the dictionary
+ * ```ts
+ * import { JumpSAE } from "./mod.ts";
+ * const sae = new JumpSAE(16, 64, { seed: 0, device: "reference" });
+ * const x = { data: new Float32Array(8 * 16).map((_, i) => Math.cos(i)), shape: [8, 16] };
+ * const { preCodes, codes, xHat } = await sae.forward(x);
+ * const dictionary = await sae.getDictionary(); // [64, 16]
+ * console.log(preCodes.shape, codes.shape, xHat.shape, dictionary.shape);
+ * sae.dispose();
+ * ```
+ *
+ * @module
+ */
+export * from "./src/tensor.ts";
+export * from "./src/kernels.ts";
+export * from "./src/jump_sae.ts";
+export * from "./src/encoders.ts";
+export * from "./src/dictionary.ts";
+export * from "./src/parameter.ts";
+export * from "./src/random.ts";
+export * from "./src/layers/layer.ts";
+export * from "./src/layers/linear.ts";
+export * from "./src/layers/batch_norm.ts";
+export * from "./src/layers/layer_norm.ts";
+export * from "./src/layers/relu.ts";
+export * from "./src/backends/backend.ts";
+export * from "./src/backends/select.ts";
+export { createReferenceBackend } from "./src/backends/reference.ts";
+export type { Loss, LossContext } from "./src/losses.ts";
+export * as losses from "./src/losses.ts";

@@ -1,0 +1,565 @@
+import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
+import { type BackendOptions, createBackend, type Device, DEVICES } from "./backends/select.ts";
+import { type DictionaryParams, DictionaryLayer } from "./dictionary.ts";
+import { createEncoder, type Encoder, ENCODER_NAMES, type EncoderName, isEncoderName } from "./encoders.ts";
+import { isKernelName, KERNEL_NAMES, type KernelName, type PseudoGradientMode } from "./kernels.ts";
+import { type RunContext, valueOf, Workspace } from "./layers/layer.ts";
+import type { Loss, LossContext } from "./losses.ts";
+import { Parameter } from "./parameter.ts";
+import { Random } from "./random.ts";
+import { assertFinite, formatShape, sizeOf, type Tensor, type TensorLike, toTensor } from "./tensor.ts";
+
+/** Options of `new JumpSAE(inputShape, nbConcepts, options)`. */
+export interface JumpSAEOptions {
+  /** Pseudo-gradient kernel of the threshold. Default `"silverman"`. */
+  kernel?: KernelName;
+  /** Kernel bandwith ε > 0 (the seed's spelling). Default 1e-3. */
+  bandwith?: number;
+  /** Alias of `bandwith`. */
+  bandwidth?: number;
+  /** A registered encoder name or an `Encoder`. Default `"mlp_bn_1"` (Linear + BatchNorm1d). */
+  encoderModule?: EncoderName | Encoder;
+  /** Options of the dictionary layer. */
+  dictionaryParams?: DictionaryParams;
+  /**
+   * `"auto"` (default: WebGPU on a real, non-fallback adapter, else the CPU backend), `"cpu"`,
+   * `"webgpu"` (also on a software adapter), or `"reference"` (plain TypeScript, the oracle).
+   */
+  device?: Device;
+  /** Seed of the initialisation, for reproducible models. */
+  seed?: number;
+  /**
+   * `"overcomplete"` (default): the seed's threshold gradient −(θ/ε)·kernel(x − θ, ε).
+   * `"paper"`: Rajamanoharan et al. 2024, −(θ/ε)·K((x − θ)/ε) with K of unit mass.
+   */
+  pseudoGradient?: PseudoGradientMode;
+  /** Worker threads of the CPU backend. Default: the available cores. */
+  threads?: number;
+}
+
+/** Outputs of `forward`: pre-codes and codes [tokens, nbConcepts], reconstruction [tokens, dim]. */
+export interface SAEOutput {
+  preCodes: Tensor;
+  codes: Tensor;
+  xHat: Tensor;
+}
+
+/** Result of `valueAndGrad`. */
+export interface ValueAndGrad extends SAEOutput {
+  loss: number;
+  /** Gradient of every trainable parameter, by state-dict key. */
+  grads: Record<string, Tensor>;
+}
+
+const OPTION_KEYS = new Set([
+  "kernel",
+  "bandwith",
+  "bandwidth",
+  "encoderModule",
+  "dictionaryParams",
+  "device",
+  "seed",
+  "pseudoGradient",
+  "threads",
+]);
+
+/**
+ * JumpReLU Sparse Autoencoder (Rajamanoharan et al. 2024), the TypeScript twin of the seed
+ * library's `JumpSAE`: an encoder gives pre-codes, codes = JumpReLU(ReLU(preCodes)) with a
+ * learnable threshold exp(thresholds) per concept, and a dictionary decodes x̂ = codes·D.
+ *
+ * @example Encode and decode a batch
+ * ```ts
+ * import { JumpSAE } from "../mod.ts";
+ * const sae = new JumpSAE(8, 32, { seed: 1, device: "reference" });
+ * const x = { data: new Float32Array(4 * 8).map((_, i) => Math.sin(i)), shape: [4, 8] };
+ * const { codes, xHat } = await sae.forward(x);
+ * console.log(codes.shape, xHat.shape); // [4, 32] [4, 8]
+ * sae.dispose();
+ * ```
+ */
+export class JumpSAE {
+  /** The input shape without the batch: [dim], [seq, dim] or [dim, height, width]. */
+  readonly inputShape: readonly number[];
+  /** Number of concepts C. */
+  readonly nbConcepts: number;
+  /** Channel dimension D that tokens are encoded from and decoded to. */
+  readonly dim: number;
+  readonly kernel: KernelName;
+  /** Kernel bandwith ε (the seed's spelling). */
+  readonly bandwith: number;
+  readonly pseudoGradient: PseudoGradientMode;
+  readonly device: Device;
+  readonly encoder: Encoder;
+  readonly dictionary: DictionaryLayer;
+  /** Log of the per-concept thresholds, [nbConcepts], initialised to −3. */
+  readonly thresholds: Parameter;
+
+  #params = new Map<string, Parameter>();
+  #training = true;
+  #fusePending = false;
+  #backend: Promise<Backend> | null = null;
+  #backendOptions: BackendOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+  #input = new Workspace();
+  #codes = new Workspace();
+  #xHat = new Workspace();
+  #grads = {
+    loss: new Workspace(),
+    xHat: new Workspace(),
+    codes: new Workspace(),
+    preCodes: new Workspace(),
+    preAct: new Workspace(),
+    dictionary: new Workspace(),
+  };
+
+  /**
+   * @param inputShape `dim`, `[seq, dim]` or `[dim, height, width]` (no batch dimension).
+   * @param nbConcepts Number of concepts C ≥ 1.
+   * @param options See `JumpSAEOptions`.
+   */
+  constructor(inputShape: number | readonly number[], nbConcepts: number, options: JumpSAEOptions = {}) {
+    this.inputShape = checkInputShape(inputShape);
+    this.dim = this.inputShape.length === 3 ? this.inputShape[0] : this.inputShape[this.inputShape.length - 1];
+    if (!Number.isInteger(nbConcepts) || nbConcepts < 1) {
+      throw new RangeError(`nbConcepts must be an integer >= 1, got ${nbConcepts}`);
+    }
+    this.nbConcepts = nbConcepts;
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(`options must be an object, got ${options === null ? "null" : typeof options}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) {
+        throw new TypeError(`Unknown option ${key}: expected one of ${[...OPTION_KEYS].join(", ")}`);
+      }
+    }
+    const kernel = options.kernel ?? "silverman";
+    if (!isKernelName(kernel)) {
+      throw new RangeError(`kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`);
+    }
+    this.kernel = kernel;
+    this.bandwith = checkBandwith(options);
+    const mode = options.pseudoGradient ?? "overcomplete";
+    if (mode !== "overcomplete" && mode !== "paper") {
+      throw new RangeError(`pseudoGradient must be "overcomplete" or "paper", got ${String(mode)}`);
+    }
+    this.pseudoGradient = mode;
+    const device = options.device ?? "auto";
+    if (!DEVICES.includes(device)) {
+      throw new RangeError(`device must be one of ${DEVICES.join(", ")}, got ${String(device)}`);
+    }
+    this.device = device;
+    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+      throw new RangeError(`threads must be an integer >= 1, got ${options.threads}`);
+    }
+    this.#backendOptions = { threads: options.threads };
+    if (options.seed !== undefined && !Number.isFinite(options.seed)) {
+      throw new RangeError(`seed must be a finite number, got ${options.seed}`);
+    }
+    const rng = new Random(options.seed);
+
+    const encoder = options.encoderModule ?? "mlp_bn_1";
+    if (typeof encoder === "string") {
+      if (!isEncoderName(encoder)) {
+        throw new RangeError(`encoderModule must be one of ${ENCODER_NAMES.join(", ")} or an Encoder, got ${encoder}`);
+      }
+      this.encoder = createEncoder(encoder, this.dim, nbConcepts, rng);
+    } else if (encoder && typeof encoder === "object" && Array.isArray(encoder.layers)) {
+      if (encoder.inFeatures !== this.dim || encoder.outFeatures !== nbConcepts) {
+        throw new RangeError(
+          `encoderModule must map ${this.dim} features to ${nbConcepts}, got ${encoder.inFeatures} to ${encoder.outFeatures}`,
+        );
+      }
+      this.encoder = encoder;
+    } else {
+      throw new TypeError(`encoderModule must be an encoder name or an Encoder, got ${typeof encoder}`);
+    }
+    this.dictionary = new DictionaryLayer(nbConcepts, this.dim, options.dictionaryParams ?? {}, rng);
+    this.thresholds = new Parameter("thresholds", [nbConcepts], true, new Float32Array(nbConcepts).fill(-3));
+
+    // state-dict order of PyTorch: own parameters first, then submodules in registration order
+    this.#params.set("thresholds", this.thresholds);
+    for (const layer of this.encoder.layers) {
+      for (const p of layer.parameters) this.#addParam(`encoder.${p.name}`, p);
+    }
+    for (const p of this.dictionary.parameters) this.#addParam(p.name, p);
+  }
+
+  #addParam(key: string, p: Parameter): void {
+    if (this.#params.has(key)) throw new RangeError(`Duplicate parameter name ${key}`);
+    this.#params.set(key, p);
+  }
+
+  /** Whether the model is in training mode (the default). */
+  get training(): boolean {
+    return this.#training;
+  }
+
+  /**
+   * Sets training mode (BatchNorm batch statistics, dictionary re-projection) or, with
+   * `false`, eval mode. Entering eval mode projects the dictionary once more and fuses
+   * exp(m)·W, as the seed library does.
+   */
+  train(mode = true): this {
+    if (!mode) return this.eval();
+    this.#training = true;
+    return this;
+  }
+
+  /** Eval mode: running statistics, and the dictionary fused once. */
+  eval(): this {
+    if (this.#training) this.#fusePending = true;
+    this.#training = false;
+    return this;
+  }
+
+  /** The trainable parameters with their state-dict keys, in state-dict order. */
+  parameters(): { name: string; parameter: Parameter }[] {
+    return [...this.#params].filter(([, p]) => p.trainable).map(([name, parameter]) => ({ name, parameter }));
+  }
+
+  /** The backend this model runs on, created on first use. */
+  getBackend(): Promise<Backend> {
+    if (this.#disposed) return Promise.reject(new Error("This JumpSAE has been disposed"));
+    if (!this.#backend) {
+      this.#backend = createBackend(this.device, this.#backendOptions).then((be) => {
+        for (const p of this.#params.values()) p.bind(be);
+        return be;
+      });
+      this.#backend.catch(() => this.#backend = null);
+    }
+    return this.#backend;
+  }
+
+  /** Runs `task` after every earlier call, on a ready backend with a fused dictionary if needed. */
+  #run<T>(task: (be: Backend) => Promise<T>): Promise<T> {
+    const result = this.#queue.then(async () => {
+      const be = await this.getBackend();
+      if (this.#fusePending) {
+        await this.dictionary.fuse(be);
+        this.#fusePending = false;
+      }
+      return task(be);
+    });
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Converts an input to tokens [N, dim], checking its shape and values. */
+  #tokens(x: TensorLike, name = "x"): Tensor {
+    const t = toTensor(x, name);
+    const expected = ["batch", ...this.inputShape];
+    const ok = t.shape.length === this.inputShape.length + 1 &&
+      this.inputShape.every((d, i) => t.shape[i + 1] === d);
+    if (!ok) {
+      throw new RangeError(`${name} must have shape [${expected.join(", ")}], got ${formatShape(t.shape)}`);
+    }
+    assertFinite(t.data, name);
+    const rows = sizeOf(t.shape) / this.dim;
+    if (this.inputShape.length < 3) return { data: t.data, shape: [rows, this.dim] };
+    // [B, C, H, W] → [B·H·W, C], channel last
+    const [B, C, H, W] = t.shape;
+    const out = new Float32Array(t.data.length);
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < H * W; s++) out[(b * H * W + s) * C + c] = t.data[(b * C + c) * H * W + s];
+      }
+    }
+    return { data: out, shape: [B * H * W, C] };
+  }
+
+  #checkBatch(rows: number): void {
+    if (this.#training && rows < 2 && this.encoder.layers.some((l) => l.needsBatch)) {
+      throw new RangeError(`Training mode BatchNorm needs more than 1 token per batch, got ${rows}`);
+    }
+  }
+
+  get #pg(): PseudoGradient {
+    return { kernel: this.kernel, bandwidth: this.bandwith, mode: this.pseudoGradient };
+  }
+
+  /** Device forward through encoder and JumpReLU: pre-codes and codes (B, C). */
+  #encodeOn(be: Backend, tokens: Tensor): { pre: DeviceBuffer; codes: DeviceBuffer } {
+    const B = tokens.shape[0], C = this.nbConcepts;
+    const x = this.#input.get(be, B * this.dim); // (B, D)
+    be.upload(x, tokens.data);
+    const ctx: RunContext = { backend: be, training: this.#training };
+    let pre = x;
+    for (const layer of this.encoder.layers) pre = layer.forward(ctx, pre, B);
+    const codes = this.#codes.get(be, B * C); // (B, C)
+    be.jumpRelu(codes, pre, valueOf(this.thresholds), B, C);
+    return { pre, codes };
+  }
+
+  /** Device decode: x̂ = codes·D, (B, D). */
+  async #decodeOn(be: Backend, codes: DeviceBuffer, B: number): Promise<{ xHat: DeviceBuffer; dict: DeviceBuffer }> {
+    const dict = await this.dictionary.current(be, this.#training);
+    const xHat = this.#xHat.get(be, B * this.dim);
+    be.matmul(xHat, codes, dict, { m: B, n: this.dim, k: this.nbConcepts, sparseA: true });
+    return { xHat, dict };
+  }
+
+  async #read(be: Backend, buffer: DeviceBuffer, shape: number[]): Promise<Tensor> {
+    const n = sizeOf(shape);
+    return { data: n === 0 ? new Float32Array(0) : await be.download(buffer, 0, n), shape };
+  }
+
+  /**
+   * Encodes x into pre-codes (before any activation) and codes = JumpReLU(ReLU(preCodes)).
+   * In training mode BatchNorm uses and updates batch statistics, as a PyTorch forward.
+   *
+   * @param x [batch, ...inputShape]
+   * @returns pre-codes and codes, [tokens, nbConcepts]
+   */
+  encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
+    const tokens = this.#tokens(x);
+    const B = tokens.shape[0], C = this.nbConcepts;
+    this.#checkBatch(B);
+    return this.#run(async (be) => {
+      if (B === 0) return { preCodes: emptyTensor([0, C]), codes: emptyTensor([0, C]) };
+      const { pre, codes } = this.#encodeOn(be, tokens);
+      return { preCodes: await this.#read(be, pre, [B, C]), codes: await this.#read(be, codes, [B, C]) };
+    });
+  }
+
+  /**
+   * Decodes codes into x̂ = codes·D.
+   *
+   * @param z [tokens, nbConcepts]
+   * @returns x̂, [tokens, dim]
+   */
+  decode(z: TensorLike): Promise<Tensor> {
+    const t = toTensor(z, "z");
+    if (t.shape.length !== 2 || t.shape[1] !== this.nbConcepts) {
+      throw new RangeError(`z must have shape [tokens, ${this.nbConcepts}], got ${formatShape(t.shape)}`);
+    }
+    assertFinite(t.data, "z");
+    const B = t.shape[0];
+    return this.#run(async (be) => {
+      if (B === 0) return emptyTensor([0, this.dim]);
+      const codes = this.#codes.get(be, B * this.nbConcepts);
+      be.upload(codes, t.data);
+      const { xHat } = await this.#decodeOn(be, codes, B);
+      return this.#read(be, xHat, [B, this.dim]);
+    });
+  }
+
+  /**
+   * Encodes and decodes x.
+   *
+   * @param x [batch, ...inputShape]
+   * @returns pre-codes, codes [tokens, nbConcepts] and x̂ [tokens, dim]
+   */
+  forward(x: TensorLike): Promise<SAEOutput> {
+    const tokens = this.#tokens(x);
+    const B = tokens.shape[0], C = this.nbConcepts;
+    this.#checkBatch(B);
+    return this.#run(async (be) => {
+      if (B === 0) {
+        return { preCodes: emptyTensor([0, C]), codes: emptyTensor([0, C]), xHat: emptyTensor([0, this.dim]) };
+      }
+      const { pre, codes } = this.#encodeOn(be, tokens);
+      const { xHat } = await this.#decodeOn(be, codes, B);
+      return {
+        preCodes: await this.#read(be, pre, [B, C]),
+        codes: await this.#read(be, codes, [B, C]),
+        xHat: await this.#read(be, xHat, [B, this.dim]),
+      };
+    });
+  }
+
+  /**
+   * The dictionary [nbConcepts, dim]: in training mode W is re-projected in place and exp(m)·W
+   * returned; in eval mode the fused dictionary.
+   */
+  getDictionary(): Promise<Tensor> {
+    return this.#run(async (be) => {
+      const dict = await this.dictionary.current(be, this.#training);
+      return this.#read(be, dict, [this.nbConcepts, this.dim]);
+    });
+  }
+
+  /**
+   * One forward in the current mode and the exact backward, without changing parameters
+   * (running statistics and the dictionary re-projection change as in a PyTorch forward).
+   * Gradients are left in each parameter's `grad` buffer and returned.
+   *
+   * @param x [batch, ...inputShape]
+   * @param loss e.g. `losses.mseL0(1e-3)`
+   */
+  valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
+    const tokens = this.#prepareBackward(x, loss);
+    return this.#run(async (be) => {
+      const { pre, codes, xHat, value } = await this.#backwardOn(be, tokens, loss);
+      const B = tokens.shape[0], C = this.nbConcepts;
+      const grads: Record<string, Tensor> = {};
+      for (const { name, parameter } of this.parameters()) {
+        grads[name] = await this.#read(be, parameter.grad!, [...parameter.shape]);
+      }
+      return {
+        loss: value,
+        preCodes: await this.#read(be, pre, [B, C]),
+        codes: await this.#read(be, codes, [B, C]),
+        xHat: await this.#read(be, xHat, [B, this.dim]),
+        grads,
+      };
+    });
+  }
+
+  /**
+   * Like `valueAndGrad` but reads back only the loss: gradients stay in each parameter's
+   * `grad` buffer on the backend, for an optimizer to use.
+   */
+  lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
+    const tokens = this.#prepareBackward(x, loss);
+    return this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
+  }
+
+  #prepareBackward(x: TensorLike, loss: Loss): Tensor {
+    if (!loss || typeof loss.accumulate !== "function") {
+      throw new TypeError(`loss must be a Loss (e.g. losses.mse()), got ${typeof loss}`);
+    }
+    const tokens = this.#tokens(x);
+    if (tokens.shape[0] === 0) throw new RangeError("x must hold at least one token, got 0");
+    this.#checkBatch(tokens.shape[0]);
+    return tokens;
+  }
+
+  async #backwardOn(be: Backend, tokens: Tensor, loss: Loss) {
+    const B = tokens.shape[0], C = this.nbConcepts, D = this.dim;
+    const { pre, codes } = this.#encodeOn(be, tokens);
+    const { xHat, dict } = await this.#decodeOn(be, codes, B);
+    for (const { parameter } of this.parameters()) be.fill(parameter.grad!, 0, parameter.size);
+    const g = this.#grads;
+    const ctx: LossContext = {
+      backend: be,
+      rows: B,
+      dim: D,
+      concepts: C,
+      x: this.#input.get(be, B * D),
+      xHat,
+      preCodes: pre,
+      codes,
+      dictionary: dict,
+      logThreshold: valueOf(this.thresholds),
+      pseudoGradient: this.#pg,
+      loss: g.loss.get(be, 1),
+      dXHat: g.xHat.get(be, B * D),
+      dCodes: g.codes.get(be, B * C),
+      dPreCodes: g.preCodes.get(be, B * C),
+      dDictionary: g.dictionary.get(be, C * D),
+      dLogThreshold: this.thresholds.grad!,
+    };
+    for (const [buffer, n] of [[ctx.loss, 1], [ctx.dXHat, B * D], [ctx.dCodes, B * C], [ctx.dDictionary, C * D]] as const) {
+      be.fill(buffer, 0, n);
+    }
+    if (loss.touchesPreCodes) be.fill(ctx.dPreCodes, 0, B * C);
+    await loss.accumulate(ctx);
+
+    // decoder: x̂ = codes·D
+    be.matmul(ctx.dCodes, ctx.dXHat, dict, { m: B, n: C, k: D, transB: true, accumulate: true });
+    be.matmul(ctx.dDictionary, codes, ctx.dXHat, { m: C, n: D, k: B, transA: true, accumulate: true, sparseA: true });
+    this.dictionary.backward(be, ctx.dDictionary);
+    // codes = JumpReLU(ReLU(pre)), threshold exp(thresholds)
+    const dPre = g.preAct.get(be, B * C);
+    be.jumpReluBackward(dPre, ctx.dLogThreshold, ctx.dCodes, pre, ctx.logThreshold, B, C, this.#pg);
+    if (loss.touchesPreCodes) be.addBias(dPre, ctx.dPreCodes, 1, B * C);
+    // encoder, last layer first; the input needs no gradient
+    const run: RunContext = { backend: be, training: this.#training };
+    let dy: DeviceBuffer | null = dPre;
+    const layers = this.encoder.layers;
+    for (let i = layers.length - 1; i >= 0 && dy; i--) dy = layers[i].backward(run, dy, B, i > 0);
+    const value = (await be.download(ctx.loss, 0, 1))[0];
+    return { pre, codes, xHat, value };
+  }
+
+  /** The state dict, with the keys and shapes of the seed library's PyTorch `state_dict()`. */
+  stateDict(): Promise<Record<string, Tensor>> {
+    return this.#run(async (be) => {
+      const out: Record<string, Tensor> = {};
+      for (const [key, p] of this.#params) {
+        out[key] = p.value ? await this.#read(be, p.value, [...p.shape]) : { data: p.initial.slice(), shape: [...p.shape] };
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Loads a state dict (e.g. from PyTorch via safetensors). Every key must be present with its
+   * exact shape; extra keys are an error unless `strict` is false. Nothing changes if any check
+   * fails. In eval mode the dictionary is projected and fused again from the loaded weights.
+   */
+  loadStateDict(dict: Record<string, TensorLike>, options: { strict?: boolean } = {}): Promise<void> {
+    if (dict === null || typeof dict !== "object") {
+      throw new TypeError(`dict must be an object of tensors, got ${dict === null ? "null" : typeof dict}`);
+    }
+    const strict = options.strict ?? true;
+    if (strict) {
+      for (const key of Object.keys(dict)) {
+        if (!this.#params.has(key)) {
+          throw new RangeError(`Unexpected key ${key} in state dict (pass { strict: false } to ignore it)`);
+        }
+      }
+    }
+    const values = new Map<Parameter, Float32Array>();
+    for (const [key, p] of this.#params) {
+      if (!(key in dict)) throw new RangeError(`Missing key ${key} in state dict`);
+      const t = toTensor(dict[key], key);
+      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+        throw new RangeError(`${key} must have shape ${formatShape(p.shape)}, got ${formatShape(t.shape)}`);
+      }
+      for (let i = 0; i < t.data.length; i++) {
+        const v = t.data[i];
+        if (!Number.isFinite(v) && !(key === "thresholds" && v === -Infinity)) {
+          throw new RangeError(`${key} must be finite, got ${v} at index ${i}`);
+        }
+      }
+      values.set(p, Float32Array.from(t.data));
+    }
+    return this.#run(async (be) => {
+      for (const [p, data] of values) {
+        p.initial = data;
+        if (p.value) be.upload(p.value, data);
+      }
+      if (!this.#training) await this.dictionary.fuse(be);
+    });
+  }
+
+  /** Frees workers and device buffers. The model cannot be used afterwards. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#backend?.then((be) => be.dispose(), () => {});
+    this.#backend = null;
+  }
+}
+
+function emptyTensor(shape: number[]): Tensor {
+  return { data: new Float32Array(0), shape };
+}
+
+function checkInputShape(shape: number | readonly number[]): readonly number[] {
+  const dims = typeof shape === "number" ? [shape] : Array.isArray(shape) ? [...shape] : null;
+  if (!dims) throw new TypeError(`inputShape must be a number or an array of numbers, got ${typeof shape}`);
+  if (dims.length < 1 || dims.length > 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new RangeError(
+      `inputShape must be dim, [seq, dim] or [dim, height, width] of positive integers, got ${
+        typeof shape === "number" ? shape : formatShape(dims)
+      }`,
+    );
+  }
+  return dims;
+}
+
+function checkBandwith(options: JumpSAEOptions): number {
+  const { bandwith, bandwidth } = options;
+  if (bandwith !== undefined && bandwidth !== undefined && bandwith !== bandwidth) {
+    throw new RangeError(`bandwith (${bandwith}) and bandwidth (${bandwidth}) disagree: give one of them`);
+  }
+  const value = bandwith ?? bandwidth ?? 1e-3;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`bandwith must be a finite number > 0, got ${value}`);
+  }
+  return value;
+}
