@@ -1,0 +1,3 @@
+import { registerParity } from "./_parity.ts";
+
+registerParity("reference", "reference backend");
