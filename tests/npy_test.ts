@@ -258,8 +258,8 @@ Deno.test("createNpyWriter() appends rows and patches the row count at close", a
     assertEquals([...h.data], [0.5, 1, 2, 65504, -1, -2, -3, -4]);
 
     await assertRejects(() => createNpyWriter(`${dir}/bad.npy`, -1), RangeError, "cols");
-    // deno-lint-ignore no-explicit-any
     await assertRejects(
+      // deno-lint-ignore no-explicit-any
       () => createNpyWriter(`${dir}/bad.npy`, 2, { dtype: "<i4" as any }),
       RangeError,
       "<f4",
