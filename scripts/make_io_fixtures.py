@@ -113,6 +113,14 @@ def make():
     np.savez(os.path.join(OUT, "savez.npz"), a=a, b=b)
     np.savez_compressed(os.path.join(OUT, "savez_compressed.npz"), a=a, b=b)
     np.savez(os.path.join(OUT, "savez_positional.npz"), a, np.float32(1.5))
+    # A small archive with every ZIP64 structure (extra fields in the central directory, ZIP64
+    # end record and locator), as Python writes for archives over 4 GiB: lower its limits.
+    limits = (zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT)
+    zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = 10, 1
+    try:
+        np.savez(os.path.join(OUT, "zip64.npz"), a=a, b=b)
+    finally:
+        zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = limits
     expected["npz.a"] = {"shape": [3, 4], "data": f32list(a)}
     expected["npz.b"] = {"shape": [7], "data": f32list(b)}
 

@@ -59,6 +59,29 @@ Deno.test("loadNpz() reads archives written by np.savez and np.savez_compressed"
   assertEquals([...positional.arr_0.data], expected["npz.a"].data);
 });
 
+Deno.test("loadNpz() reads ZIP64 extra fields and end records", async () => {
+  const bytes = await fixture("zip64.npz");
+  const check = async (archive: Uint8Array, label: string) => {
+    const { a, b } = await loadNpz(archive);
+    assertEquals([...a.data], expected["npz.a"].data, label);
+    assertEquals([...b.data], expected["npz.b"].data, label);
+  };
+  await check(bytes, "as written by Python");
+  // Python keeps the classic end record usable when it can; mark its fields as "see ZIP64"
+  // so that only the ZIP64 end record gives the count, size and offset.
+  const patched = new Uint8Array(bytes);
+  const view = new DataView(patched.buffer);
+  const end = patched.length - 22;
+  view.setUint16(end + 8, 0xffff, true);
+  view.setUint16(end + 10, 0xffff, true);
+  view.setUint32(end + 12, 0xffffffff, true);
+  view.setUint32(end + 16, 0xffffffff, true);
+  await check(patched, "ZIP64 end record only");
+  const noLocator = new Uint8Array(patched);
+  noLocator[end - 20] = 0;
+  await assertRejects(() => loadNpz(noLocator), RangeError, "locator");
+});
+
 Deno.test("saveNpz() writes stored members with correct CRCs, and compressed ones on request", async () => {
   const dict = {
     weights: { data: Float32Array.from({ length: 200 }, (_, i) => i % 7), shape: [20, 10] },
