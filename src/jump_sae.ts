@@ -35,6 +35,13 @@ export interface JumpSAEOptions {
   pseudoGradient?: PseudoGradientMode;
   /** Worker threads of the CPU backend. Default: the available cores. */
   threads?: number;
+  /**
+   * Add a trainable decoder bias `b_dec` [dim]: x̂ = codes·D + b_dec (SAELens, Gemma Scope).
+   * Default false, as the seed.
+   */
+  decoderBias?: boolean;
+  /** Encode x − b_dec instead of x (SAELens `apply_b_dec_to_input`). Needs `decoderBias`. */
+  centerInput?: boolean;
 }
 
 /** Outputs of `forward`: pre-codes and codes [tokens, nbConcepts], reconstruction [tokens, dim]. */
@@ -61,6 +68,8 @@ const OPTION_KEYS = new Set([
   "seed",
   "pseudoGradient",
   "threads",
+  "decoderBias",
+  "centerInput",
 ]);
 
 /**
@@ -94,6 +103,10 @@ export class JumpSAE {
   readonly dictionary: DictionaryLayer;
   /** Log of the per-concept thresholds, [nbConcepts], initialised to −3. */
   readonly thresholds: Parameter;
+  /** The decoder bias [dim] when `decoderBias` is set, else null. */
+  readonly decoderBias: Parameter | null;
+  /** Whether the encoder sees x − b_dec. */
+  readonly centerInput: boolean;
 
   #params = new Map<string, Parameter>();
   #training = true;
@@ -103,6 +116,8 @@ export class JumpSAE {
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
   #input = new Workspace();
+  #centered = new Workspace();
+  #negBias = new Workspace();
   #codes = new Workspace();
   #xHat = new Workspace();
   #grads = {
@@ -177,9 +192,15 @@ export class JumpSAE {
     }
     this.dictionary = new DictionaryLayer(nbConcepts, this.dim, options.dictionaryParams ?? {}, rng);
     this.thresholds = new Parameter("thresholds", [nbConcepts], true, new Float32Array(nbConcepts).fill(-3));
+    if (options.centerInput && !options.decoderBias) {
+      throw new RangeError("centerInput needs decoderBias: true, got decoderBias false");
+    }
+    this.decoderBias = options.decoderBias ? new Parameter("b_dec", [this.dim], true, new Float32Array(this.dim)) : null;
+    this.centerInput = options.centerInput === true;
 
     // state-dict order of PyTorch: own parameters first, then submodules in registration order
     this.#params.set("thresholds", this.thresholds);
+    if (this.decoderBias) this.#params.set("b_dec", this.decoderBias);
     for (const layer of this.encoder.layers) {
       for (const p of layer.parameters) this.#addParam(`encoder.${p.name}`, p);
     }
@@ -286,6 +307,13 @@ export class JumpSAE {
     be.upload(x, tokens.data);
     const ctx: RunContext = { backend: be, training: this.#training };
     let pre = x;
+    if (this.centerInput) {
+      const negBias = this.#negBias.get(be, this.dim);
+      be.scale(negBias, valueOf(this.decoderBias!), -1, this.dim);
+      pre = this.#centered.get(be, B * this.dim);
+      be.copy(pre, x, B * this.dim);
+      be.addBias(pre, negBias, B, this.dim);
+    }
     for (const layer of this.encoder.layers) pre = layer.forward(ctx, pre, B);
     const codes = this.#codes.get(be, B * C); // (B, C)
     be.jumpRelu(codes, pre, valueOf(this.thresholds), B, C);
@@ -297,6 +325,7 @@ export class JumpSAE {
     const dict = await this.dictionary.current(be, this.#training);
     const xHat = this.#xHat.get(be, B * this.dim);
     be.matmul(xHat, codes, dict, { m: B, n: this.dim, k: this.nbConcepts, sparseA: true });
+    if (this.decoderBias) be.addBias(xHat, valueOf(this.decoderBias), B, this.dim);
     return { xHat, dict };
   }
 
@@ -461,15 +490,20 @@ export class JumpSAE {
     be.matmul(ctx.dCodes, ctx.dXHat, dict, { m: B, n: C, k: D, transB: true, accumulate: true });
     be.matmul(ctx.dDictionary, codes, ctx.dXHat, { m: C, n: D, k: B, transA: true, accumulate: true, sparseA: true });
     this.dictionary.backward(be, ctx.dDictionary);
+    if (this.decoderBias) be.sumRows(this.decoderBias.grad!, ctx.dXHat, B, D);
     // codes = JumpReLU(ReLU(pre)), threshold exp(thresholds)
     const dPre = g.preAct.get(be, B * C);
     be.jumpReluBackward(dPre, ctx.dLogThreshold, ctx.dCodes, pre, ctx.logThreshold, B, C, this.#pg);
     if (loss.touchesPreCodes) be.addBias(dPre, ctx.dPreCodes, 1, B * C);
-    // encoder, last layer first; the input needs no gradient
+    // encoder, last layer first; the input needs a gradient only to reach a centring b_dec
     const run: RunContext = { backend: be, training: this.#training };
     let dy: DeviceBuffer | null = dPre;
     const layers = this.encoder.layers;
-    for (let i = layers.length - 1; i >= 0 && dy; i--) dy = layers[i].backward(run, dy, B, i > 0);
+    for (let i = layers.length - 1; i >= 0 && dy; i--) dy = layers[i].backward(run, dy, B, i > 0 || this.centerInput);
+    if (this.centerInput && dy) {
+      be.scale(dy, dy, -1, B * D); // x − b_dec: the bias gets minus the input gradient
+      be.sumRows(this.decoderBias!.grad!, dy, B, D);
+    }
     const value = (await be.download(ctx.loss, 0, 1))[0];
     return { pre, codes, xHat, value };
   }
