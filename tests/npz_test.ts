@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "./_io_assert.ts";
-import { crc32, loadNpz, saveNpz } from "../src/io/npz.ts";
+import { loadNpz, saveNpz } from "../src/io/npz.ts";
+import { crc32 } from "../src/io/_crc32.ts";
 import { loadNpy } from "../src/io/npy.ts";
 
 const FIXTURES = new URL("./fixtures/io/", import.meta.url);

@@ -19,7 +19,7 @@ export interface SaveNpyOptions {
 }
 
 /** The parsed header of a `.npy` file. */
-export interface NpyHeader {
+interface NpyHeader {
   /** numpy's dtype string, e.g. `"<f4"`. */
   dtype: string;
   /** The array's shape. */
@@ -270,11 +270,7 @@ function fortranToC(data: Float32Array, shape: readonly number[]): Float32Array 
  * ```
  */
 export function loadNpy(bytes: Uint8Array): Tensor {
-  return loadNpyNamed(bytes, ".npy file");
-}
-
-/** `loadNpy` with the name used in error messages (for `.npz` members). */
-export function loadNpyNamed(bytes: Uint8Array, name: string): Tensor {
+  const name = ".npy file";
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`${name} bytes must be a Uint8Array, got ${typeof bytes}`);
   }

@@ -8,7 +8,8 @@
  */
 
 import type { Tensor, TensorLike } from "../tensor.ts";
-import { loadNpyNamed, saveNpy, type SaveNpyOptions } from "./npy.ts";
+import { loadNpy, saveNpy, type SaveNpyOptions } from "./npy.ts";
+import { crc32 } from "./_crc32.ts";
 
 /** Options of `saveNpz`. */
 export interface SaveNpzOptions extends SaveNpyOptions {
@@ -21,23 +22,6 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_END = 0x06054b50;
 const SIG_ZIP64_END = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE, as ZIP) of `bytes`. */
-export function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 async function transform(
   bytes: Uint8Array,
@@ -254,7 +238,13 @@ export async function loadNpz(bytes: Uint8Array): Promise<Record<string, Tensor>
       );
     }
     const key = entry.name.endsWith(".npy") ? entry.name.slice(0, -4) : entry.name;
-    out[key] = loadNpyNamed(content, label);
+    try {
+      out[key] = loadNpy(content);
+    } catch (error) {
+      if (error instanceof RangeError) throw new RangeError(`${label}: ${error.message}`);
+      if (error instanceof TypeError) throw new TypeError(`${label}: ${error.message}`);
+      throw error;
+    }
   }
   return out;
 }
