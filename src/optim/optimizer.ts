@@ -1,0 +1,71 @@
+import type { Backend } from "../backends/backend.ts";
+import type { Parameter } from "../parameter.ts";
+import type { Tensor } from "../tensor.ts";
+
+/**
+ * What an optimizer trains: a model's trainable parameters (with the device `value` and `grad`
+ * buffers of its backend) and that backend. A `JumpSAE` is one.
+ */
+export interface ParameterSource {
+  parameters(): { name: string; parameter: Parameter }[];
+  getBackend(): Promise<Backend>;
+}
+
+/**
+ * The serialisable state of an optimizer: its hyper-parameters (numbers and booleans, learning
+ * rate included), its step count and its per-parameter buffers, e.g.
+ * `{ "thresholds.exp_avg": Tensor }`.
+ */
+export interface OptimizerState {
+  kind: string;
+  step: number;
+  hyper: Record<string, number | boolean>;
+  buffers: Record<string, Tensor>;
+}
+
+/**
+ * A first-order optimizer over a model's parameters, PyTorch semantics: gradients are left in
+ * each parameter's `grad` buffer by `lossAndGradients`, `step()` updates the parameters on the
+ * backend, `zeroGrad()` clears the gradients. `lr` may be changed between steps (schedulers).
+ */
+export interface Optimizer {
+  /** The learning rate used by the next step. */
+  lr: number;
+  /** Number of steps taken. */
+  readonly stepCount: number;
+  /** Updates every parameter from its gradient. */
+  step(): Promise<void>;
+  /** Sets every gradient to zero. */
+  zeroGrad(): Promise<void>;
+  /** Hyper-parameters, step count and moment buffers, downloaded from the backend. */
+  stateDict(): Promise<OptimizerState>;
+  /** Restores a `stateDict()`; a state of another kind or shape is refused. */
+  loadStateDict(state: OptimizerState): Promise<void>;
+}
+
+/** Throws a RangeError unless `value` is a finite number within [min, max] (or (min, max] if `open`). */
+export function checkHyper(
+  name: string,
+  value: number,
+  min: number,
+  max = Infinity,
+  open = false,
+): number {
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value < min || value > max ||
+    (open && value === min)
+  ) {
+    const range = `${open ? "(" : "["}${min}, ${max === Infinity ? "∞)" : `${max}]`}`;
+    throw new RangeError(`${name} must be a finite number in ${range}, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks the model argument of an optimizer. */
+export function checkSource(model: ParameterSource, who: string): void {
+  if (!model || typeof model.parameters !== "function" || typeof model.getBackend !== "function") {
+    throw new TypeError(
+      `${who} needs a model with parameters() and getBackend() (e.g. a JumpSAE), got ${typeof model}`,
+    );
+  }
+}
