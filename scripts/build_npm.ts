@@ -1,0 +1,286 @@
+/**
+ * Builds the npm package of jumpsae into `npm/` the way @deno/dnt would (dnt itself lives on
+ * JSR): every module reachable from `mod.ts` (static and dynamic imports, and workers named by
+ * `new URL("./x.ts", import.meta.url)`) is transpiled by esbuild to ESM JavaScript in the same
+ * folder layout under `npm/esm/`, with relative `.ts` specifiers rewritten to `.js`; TypeScript
+ * emits the `.d.ts` files next to them; `package.json`, README and LICENSE complete the package.
+ *
+ * Unless `--no-test`, the test files listed in `tests/node/node_tests.ts` (and their helpers) are transpiled
+ * too, with every use of the global `Deno` pointed at `tests/node/deno_shim.ts` (what dnt does
+ * with @deno/shim-deno), and run with `node --test` against the built package.
+ *
+ * Usage: `deno task build:npm [--out DIR] [--no-test] [--no-run]`
+ *   --out DIR   output folder (default `npm`, emptied first)
+ *   --no-test   build the package only (no test files)
+ *   --no-run    build the test files but do not run them
+ *
+ * @module
+ */
+// Pinned tools from the npm registry (no deno.json imports: a fresh clone needs nothing else).
+// deno-lint-ignore no-import-prefix
+import * as esbuild from "npm:esbuild@0.28.2";
+// deno-lint-ignore no-import-prefix
+import ts from "npm:typescript@5.9.3";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NODE_TESTS } from "../tests/node/node_tests.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+export { NODE_TESTS };
+
+/** Folders of test data linked (not copied) next to the built tests. */
+const TEST_DATA = ["tests/fixtures"];
+
+const SHIM = "tests/node/deno_shim.ts";
+
+interface Options {
+  out: string;
+  tests: boolean;
+  run: boolean;
+}
+
+function parseArgs(args: string[]): Options {
+  const options: Options = { out: join(ROOT, "npm"), tests: true, run: true };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--out") options.out = args[++i];
+    else if (arg === "--no-test") options.tests = options.run = false;
+    else if (arg === "--no-run") options.run = false;
+    else throw new TypeError(`unknown argument ${arg}, expected --out DIR, --no-test or --no-run`);
+  }
+  if (!options.out) throw new TypeError("--out needs a folder");
+  return options;
+}
+
+/** `from "./a.ts"`, `import("./a.ts")`, `import "./a.ts"`, `new URL("./a.ts", …)` → `.js`. */
+export function rewriteSpecifiers(code: string): string {
+  return code.replace(
+    /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\bnew URL\(\s*)(["'])(\.\.?\/[^"'\n]*?)\.ts\2/g,
+    (_, head, quote, path) => `${head}${quote}${path}.js${quote}`,
+  );
+}
+
+const WORKER_URL = /\bnew URL\(\s*["'](\.\.?\/[^"'\n]+\.ts)["']\s*,\s*import\.meta\.url\s*\)/g;
+
+/**
+ * Every local module reachable from `entries`, as paths relative to the repository: esbuild's
+ * import graph, plus the modules named by `new URL("./x.ts", import.meta.url)` (workers).
+ */
+async function moduleGraph(entries: string[]): Promise<string[]> {
+  const seen = new Set<string>();
+  let pending = entries;
+  while (pending.length > 0) {
+    const result = await esbuild.build({
+      absWorkingDir: ROOT,
+      entryPoints: pending,
+      bundle: true,
+      write: false,
+      metafile: true,
+      format: "esm",
+      platform: "neutral",
+      outdir: "/tmp/unused",
+      logLevel: "silent",
+      plugins: [{
+        name: "external-non-relative",
+        setup(build) {
+          build.onResolve({ filter: /^[^./]/ }, (args) => ({ path: args.path, external: true }));
+        },
+      }],
+    });
+    const next: string[] = [];
+    for (const input of Object.keys(result.metafile!.inputs)) {
+      if (seen.has(input)) continue;
+      seen.add(input);
+      if (!input.endsWith(".ts")) continue;
+      const source = await Deno.readTextFile(join(ROOT, input));
+      for (const match of source.matchAll(WORKER_URL)) {
+        const target = relative(ROOT, join(ROOT, input, "..", match[1]));
+        if (!seen.has(target)) next.push(target);
+      }
+    }
+    pending = next;
+  }
+  return [...seen].sort();
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  await Deno.remove(dir, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  await Deno.mkdir(dir, { recursive: true });
+}
+
+async function writeText(path: string, text: string): Promise<void> {
+  await Deno.mkdir(join(path, ".."), { recursive: true });
+  await Deno.writeTextFile(path, text);
+}
+
+/** Transpiles one module (or copies a non-TypeScript asset) into `esm/`. */
+async function transpile(
+  file: string,
+  esm: string,
+  define?: Record<string, string>,
+  banner?: string,
+) {
+  const source = await Deno.readTextFile(join(ROOT, file));
+  if (!file.endsWith(".ts")) return writeText(join(esm, file), source);
+  const { code } = await esbuild.transform(source, {
+    loader: "ts",
+    format: "esm",
+    target: "es2022",
+    sourcefile: file,
+    define,
+    banner,
+  });
+  await writeText(join(esm, file.replace(/\.ts$/, ".js")), rewriteSpecifiers(code));
+}
+
+/** Emits the `.d.ts` files of `files` into `esm/`; returns the diagnostics as text. */
+function declarations(files: string[], esm: string): string[] {
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    lib: ["lib.es2022.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
+    types: [],
+    strict: true,
+    skipLibCheck: true,
+    declaration: true,
+    emitDeclarationOnly: true,
+    allowImportingTsExtensions: true,
+    rewriteRelativeImportExtensions: true,
+    rootDir: ROOT,
+    outDir: esm,
+  };
+  const host = ts.createCompilerHost(options);
+  const program = ts.createProgram(files.map((f) => join(ROOT, f)), options, host);
+  const written = new Set<string>();
+  const emit = program.emit(undefined, (fileName, text) => {
+    written.add(fileName);
+    Deno.mkdirSync(join(fileName, ".."), { recursive: true });
+    Deno.writeTextFileSync(fileName, rewriteSpecifiers(text));
+  });
+  const diagnostics = [...ts.getPreEmitDiagnostics(program), ...emit.diagnostics];
+  const format = (d: ts.Diagnostic) =>
+    ts.formatDiagnostic(d, {
+      getCanonicalFileName: (f) => f,
+      getCurrentDirectory: () => ROOT,
+      getNewLine: () => "\n",
+    }).trim();
+  const missing = files.filter((f) =>
+    f.endsWith(".ts") && !written.has(join(esm, f.replace(/\.ts$/, ".d.ts")))
+  );
+  if (emit.emitSkipped || missing.length > 0) {
+    throw new Error(
+      `declaration emit failed (missing: ${missing.join(", ")})\n${
+        diagnostics.map(format).join("\n")
+      }`,
+    );
+  }
+  return diagnostics.map(format);
+}
+
+function packageJson(version: string, libraryFiles: string[]) {
+  return {
+    name: "jumpsae",
+    version,
+    description:
+      "JumpReLU Sparse Autoencoder (the JumpSAE of the Python library overcomplete) in TypeScript: CPU (WASM) and WebGPU backends, training, safetensors/npy/npz I/O.",
+    license: "MIT",
+    keywords: ["sparse-autoencoder", "jumprelu", "interpretability", "sae", "webgpu", "wasm"],
+    type: "module",
+    main: "./esm/mod.js",
+    module: "./esm/mod.js",
+    types: "./esm/mod.d.ts",
+    exports: { ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js" } },
+    engines: { node: ">=20" },
+    sideEffects: false,
+    files: [
+      ...libraryFiles.flatMap((f) =>
+        f.endsWith(".ts")
+          ? [`esm/${f.replace(/\.ts$/, ".js")}`, `esm/${f.replace(/\.ts$/, ".d.ts")}`]
+          : [`esm/${f}`]
+      ),
+      "README.md",
+      "LICENSE",
+    ],
+  };
+}
+
+/** Runs `node --test` on the built tests; resolves to Node's exit code. */
+async function runNodeTests(out: string, tests: string[]): Promise<number> {
+  const files = tests.map((t) => join("esm", t.replace(/\.ts$/, ".js")));
+  console.log(`node --test ${files.join(" ")}`);
+  const { code } = await new Deno.Command("node", {
+    args: ["--test", "--test-reporter=spec", "--test-concurrency=2", ...files],
+    cwd: out,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return code;
+}
+
+/** Builds the package (and the Node tests) as `options` say. */
+export async function buildNpm(options: Options): Promise<void> {
+  const out = options.out;
+  const esm = join(out, "esm");
+  const { version } = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  await emptyDir(out);
+
+  const library = await moduleGraph(["mod.ts"]);
+  for (const file of library) await transpile(file, esm);
+  const diagnostics = declarations(library.filter((f) => f.endsWith(".ts")), esm);
+  for (const line of diagnostics) console.warn(`warning (d.ts): ${line}`);
+
+  await writeText(
+    join(out, "package.json"),
+    JSON.stringify(packageJson(version, library), null, 2) + "\n",
+  );
+  for (const name of ["README.md", "LICENSE"]) {
+    await Deno.copyFile(join(ROOT, name), join(out, name));
+  }
+  console.log(`built ${library.length} modules of jumpsae ${version} into ${out}`);
+
+  if (!options.tests) return;
+  const tests = NODE_TESTS.filter((t) => {
+    try {
+      return Deno.statSync(join(ROOT, t)).isFile;
+    } catch {
+      console.warn(`warning: ${t} does not exist, not run under Node`);
+      return false;
+    }
+  });
+  const testModules = (await moduleGraph(tests)).filter((f) => !library.includes(f));
+  for (const file of testModules) {
+    const toShim = relative(join(ROOT, file, ".."), join(ROOT, SHIM)).replace(/\.ts$/, ".js");
+    const uses = (await Deno.readTextFile(join(ROOT, file))).includes("Deno.");
+    await transpile(
+      file,
+      esm,
+      uses ? { Deno: "__denoShim.Deno" } : undefined,
+      uses
+        ? `import * as __denoShim from "${toShim.startsWith(".") ? toShim : "./" + toShim}";`
+        : undefined,
+    );
+  }
+  await transpile(SHIM, esm);
+  for (const dir of TEST_DATA) {
+    await Deno.symlink(join(ROOT, dir), join(esm, dir), { type: "dir" });
+  }
+  console.log(`built ${tests.length} test files (${testModules.length} modules) for Node`);
+  if (!options.run) return;
+  const code = await runNodeTests(out, tests);
+  if (code !== 0) throw new Error(`node --test failed with exit code ${code}`);
+}
+
+if (import.meta.main) {
+  try {
+    await buildNpm(parseArgs(Deno.args));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  } finally {
+    esbuild.stop();
+  }
+}
