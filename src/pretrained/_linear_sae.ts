@@ -1,0 +1,134 @@
+/**
+ * Shared helpers of the SAELens and Gemma Scope loaders: checked tensor lookup and the
+ * mapping of a (W_enc, b_enc, W_dec, b_dec, threshold) SAE onto a linear `JumpSAE`.
+ *
+ * @module
+ */
+
+import type { JumpSAE } from "../jump_sae.ts";
+import { formatShape, type Tensor } from "../tensor.ts";
+import { buildModel, type LoadModelOptions } from "./checkpoint.ts";
+import type { ModelConfig } from "./model_config.ts";
+import type { InputNormalization } from "./normalized_sae.ts";
+
+/** Weights of a JumpReLU SAE in the SAELens / Gemma Scope layout, as float32. */
+export interface LinearSaeWeights {
+  /** [D, C] */
+  wEnc: Tensor;
+  /** [C] */
+  bEnc: Tensor;
+  /** [C, D] */
+  wDec: Tensor;
+  /** [D] */
+  bDec: Tensor;
+  /** [C], log of the threshold (−Infinity for a threshold ≤ 0). */
+  logThreshold: Float32Array;
+}
+
+/** Trainable options that no released file stores (defaults: the seed's). */
+export type TrainingConfig = Partial<Pick<ModelConfig, "kernel" | "bandwith" | "pseudoGradient">>;
+
+/**
+ * Looks a tensor up by any of its names, checking that its values are finite.
+ *
+ * @param dict The tensors.
+ * @param names Accepted names, the first being the one reported.
+ * @param where The file, for error messages.
+ * @returns The tensor and the name it was found under.
+ */
+export function requireTensor(
+  dict: Record<string, Tensor>,
+  names: readonly string[],
+  where: string,
+): Tensor {
+  const name = names.find((n) => n in dict);
+  if (name === undefined) {
+    throw new RangeError(
+      `${where} has no tensor ${names[0]}${
+        names.length > 1 ? ` (nor ${names.slice(1).join(", ")})` : ""
+      }, found ${Object.keys(dict).join(", ") || "none"}`,
+    );
+  }
+  const t = dict[name];
+  for (let i = 0; i < t.data.length; i++) {
+    if (Number.isNaN(t.data[i]) || (name !== "log_threshold" && !Number.isFinite(t.data[i]))) {
+      throw new RangeError(
+        `${where} tensor ${name} must be finite, got ${t.data[i]} at index ${i}`,
+      );
+    }
+  }
+  return t;
+}
+
+/**
+ * Checks the shape of a tensor.
+ *
+ * @param t The tensor.
+ * @param shape The expected shape.
+ * @param name Its name.
+ * @param where The file and what the sizes came from, for error messages.
+ */
+export function checkShape(t: Tensor, shape: readonly number[], name: string, where: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new RangeError(
+      `${where} tensor ${name} must have shape ${formatShape(shape)}, got ${formatShape(t.shape)}`,
+    );
+  }
+}
+
+/** Log of each threshold; a threshold ≤ 0 keeps every positive pre-activation, as log = −∞. */
+export function logOf(threshold: Tensor): Float32Array {
+  return Float32Array.from(threshold.data, (t) => (t > 0 ? Math.log(t) : -Infinity));
+}
+
+/**
+ * Builds a linear `JumpSAE` (identity dictionary normalization, no multiplier, decoder bias)
+ * holding a released SAE: encoder weight W_encᵀ, dictionary W_dec, thresholds log θ.
+ *
+ * @param w The weights.
+ * @param centerInput Whether the encoder sees x − b_dec.
+ * @param inputNormalization Per-token input normalization.
+ * @param training Kernel, bandwith and pseudo-gradient for further training.
+ * @param options Backend and mode.
+ * @param where The source, for error messages.
+ * @returns The model, in eval mode unless `options.mode` is `"train"`.
+ */
+export function buildLinearSae(
+  w: LinearSaeWeights,
+  centerInput: boolean,
+  inputNormalization: InputNormalization,
+  training: TrainingConfig,
+  options: LoadModelOptions,
+  where: string,
+): Promise<JumpSAE> {
+  const [D, C] = w.wEnc.shape;
+  const encoderWeight = new Float32Array(C * D); // (C, D) = W_encᵀ
+  for (let d = 0; d < D; d++) {
+    for (let c = 0; c < C; c++) encoderWeight[c * D + d] = w.wEnc.data[d * C + c];
+  }
+  const config: ModelConfig = {
+    inputShape: D,
+    nbConcepts: C,
+    encoderModule: "linear",
+    kernel: training.kernel ?? "silverman",
+    bandwith: training.bandwith ?? 1e-3,
+    pseudoGradient: training.pseudoGradient ?? "overcomplete",
+    dictionaryParams: { normalization: "identity", useMultiplier: false },
+    decoderBias: true,
+    centerInput,
+    inputNormalization,
+  };
+  return buildModel(
+    config,
+    {
+      thresholds: { data: w.logThreshold, shape: [C] },
+      b_dec: w.bDec,
+      "encoder.final_block.0.weight": { data: encoderWeight, shape: [C, D] },
+      "encoder.final_block.0.bias": w.bEnc,
+      "dictionary._weights": w.wDec,
+      "dictionary.multiplier": { data: new Float32Array(1), shape: [] },
+    },
+    options,
+    where,
+  );
+}

@@ -1,0 +1,161 @@
+/**
+ * This library's checkpoint format: a safetensors file holding the model's state dict (keys,
+ * shapes and dtypes of the seed library's PyTorch `state_dict()`, so PyTorch can load it too)
+ * and, in `__metadata__`, the constructor configuration as JSON:
+ *
+ * - `format`: `"pt"` (as PyTorch's safetensors writer);
+ * - `jumpsae.format`: `"1"`, the version of this layout;
+ * - `jumpsae.config`: JSON of `ModelConfig` (input shape, concepts, encoder, kernel, bandwith,
+ *   pseudo-gradient, dictionary normalization and multiplier, decoder bias, input centring,
+ *   input normalization).
+ *
+ * @module
+ */
+
+import type { JumpSAE } from "../jump_sae.ts";
+import { loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from "../io/safetensors.ts";
+import type { Tensor } from "../tensor.ts";
+import {
+  createFromConfig,
+  type ModelConfig,
+  modelConfigOf,
+  parseModelConfig,
+  type RuntimeOptions,
+} from "./model_config.ts";
+
+/** Metadata key holding the JSON configuration. */
+export const CHECKPOINT_CONFIG_KEY = "jumpsae.config";
+/** Metadata key holding the layout version. */
+export const CHECKPOINT_FORMAT_KEY = "jumpsae.format";
+/** The layout version written. */
+export const CHECKPOINT_FORMAT_VERSION = "1";
+
+/**
+ * Writes a model as a checkpoint (safetensors with the configuration in `__metadata__`).
+ *
+ * @param sae The model (a registered encoder and a named dictionary normalization).
+ * @returns The file's bytes.
+ * @throws TypeError for a custom encoder or normalization function.
+ *
+ * @example Save and load again
+ * ```ts
+ * import { JumpSAE } from "../../mod.ts";
+ * import { loadModel, saveModel } from "./checkpoint.ts";
+ * const sae = new JumpSAE(8, 16, { encoderModule: "linear", seed: 3, device: "reference" });
+ * const bytes = await saveModel(sae);
+ * const again = await loadModel(bytes, { device: "reference" });
+ * console.log(again.nbConcepts, again.training); // 16 false
+ * ```
+ */
+export async function saveModel(sae: JumpSAE): Promise<Uint8Array> {
+  const dict = await sae.stateDict();
+  const config = modelConfigOf(sae, Object.keys(dict));
+  const dtypes: Record<string, "I64"> = {};
+  for (const key of Object.keys(dict)) if (key.endsWith("num_batches_tracked")) dtypes[key] = "I64";
+  return saveSafetensors(dict, {
+    format: "pt",
+    [CHECKPOINT_FORMAT_KEY]: CHECKPOINT_FORMAT_VERSION,
+    [CHECKPOINT_CONFIG_KEY]: JSON.stringify(config),
+  }, { dtypes });
+}
+
+/**
+ * Whether safetensors bytes are a checkpoint of this library (their metadata holds a
+ * configuration).
+ *
+ * @param bytes A safetensors file.
+ * @returns True for a checkpoint.
+ */
+export function isCheckpoint(bytes: Uint8Array): boolean {
+  return CHECKPOINT_CONFIG_KEY in loadSafetensorsMetadata(bytes);
+}
+
+/**
+ * Reads the configuration of a checkpoint without building the model.
+ *
+ * @param bytes The checkpoint.
+ * @param name The file's name, for error messages.
+ * @returns The configuration.
+ */
+export function readCheckpointConfig(bytes: Uint8Array, name = "checkpoint"): ModelConfig {
+  const metadata = loadSafetensorsMetadata(bytes);
+  const text = metadata[CHECKPOINT_CONFIG_KEY];
+  if (text === undefined) {
+    throw new TypeError(
+      `${name} has no __metadata__ key ${CHECKPOINT_CONFIG_KEY}, expected a jumpsae checkpoint`,
+    );
+  }
+  const version = metadata[CHECKPOINT_FORMAT_KEY];
+  if (version !== undefined && version !== CHECKPOINT_FORMAT_VERSION) {
+    throw new RangeError(
+      `${name} has ${CHECKPOINT_FORMAT_KEY} ${version}, expected ${CHECKPOINT_FORMAT_VERSION} (written by a newer jumpsae?)`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(
+      `${name} __metadata__ ${CHECKPOINT_CONFIG_KEY} must be JSON, got ${
+        text.slice(0, 60)
+      } (${error})`,
+    );
+  }
+  return parseModelConfig(parsed, `${name} ${CHECKPOINT_CONFIG_KEY}`);
+}
+
+/** Options of `loadModel`. */
+export interface LoadModelOptions extends RuntimeOptions {
+  /** `"eval"` (default) or `"train"`: the mode the model is returned in. */
+  mode?: "eval" | "train";
+  /** The file's name, for error messages. */
+  name?: string;
+}
+
+/**
+ * Loads a checkpoint written by `saveModel`.
+ *
+ * @param bytes The checkpoint.
+ * @param options Backend, mode (eval by default).
+ * @returns The model.
+ */
+export async function loadModel(
+  bytes: Uint8Array,
+  options: LoadModelOptions = {},
+): Promise<JumpSAE> {
+  const name = options.name ?? "checkpoint";
+  const config = readCheckpointConfig(bytes, name);
+  const dict = loadSafetensors(bytes);
+  return await buildModel(config, dict, options, name);
+}
+
+/**
+ * Builds a model from a configuration and loads a state dict into it, in eval mode unless
+ * `options.mode` is `"train"`.
+ *
+ * @param config The configuration.
+ * @param dict The state dict.
+ * @param options Backend and mode.
+ * @param name Where the state dict came from, for error messages.
+ * @returns The model.
+ */
+export async function buildModel(
+  config: ModelConfig,
+  dict: Record<string, Tensor>,
+  options: LoadModelOptions,
+  name: string,
+): Promise<JumpSAE> {
+  const sae = createFromConfig(config, options);
+  if (options.mode !== "train") sae.eval();
+  try {
+    await sae.loadStateDict(dict);
+  } catch (error) {
+    sae.dispose();
+    if (error instanceof RangeError || error instanceof TypeError) {
+      const Kind = error.constructor as typeof RangeError;
+      throw new Kind(`${name}: ${error.message}`);
+    }
+    throw error;
+  }
+  return sae;
+}

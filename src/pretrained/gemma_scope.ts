@@ -1,0 +1,107 @@
+/**
+ * Gemma Scope's released JumpReLU SAEs: `params.npz` (W_enc [D, C], b_enc [C], W_dec [C, D],
+ * b_dec [D], threshold [C], float32) or `params.safetensors` with the same tensors under
+ * lowercase keys (w_enc, b_enc, w_dec, b_dec, threshold). Their forward:
+ * pre = x·W_enc + b_enc, acts = (pre > θ)·relu(pre), x̂ = acts·W_dec + b_dec, no input centring.
+ *
+ * @module
+ */
+
+import type { JumpSAE } from "../jump_sae.ts";
+import { loadNpz } from "../io/npz.ts";
+import { loadSafetensors } from "../io/safetensors.ts";
+import type { Tensor } from "../tensor.ts";
+import type { LoadModelOptions } from "./checkpoint.ts";
+import {
+  buildLinearSae,
+  checkShape,
+  logOf,
+  requireTensor,
+  type TrainingConfig,
+} from "./_linear_sae.ts";
+
+const KNOWN = new Set(["w_enc", "b_enc", "w_dec", "b_dec", "threshold"]);
+
+/**
+ * Builds a `JumpSAE` from Gemma Scope tensors (any case of the key names).
+ *
+ * @param tensors The tensors of `params.npz` or `params.safetensors`.
+ * @param where The file, for error messages.
+ * @param training Kernel and bandwith for further training.
+ * @param options Backend and mode.
+ * @returns The model: linear encoder, decoder bias, no input centring, eval mode.
+ */
+export function gemmaScopeFromTensors(
+  tensors: Record<string, Tensor>,
+  where: string,
+  training: TrainingConfig = {},
+  options: LoadModelOptions = {},
+): Promise<JumpSAE> {
+  const dict: Record<string, Tensor> = {};
+  for (const [key, t] of Object.entries(tensors)) {
+    const lower = key.toLowerCase();
+    if (!KNOWN.has(lower)) {
+      throw new RangeError(
+        `${where} has an unexpected tensor ${key}, expected only W_enc, b_enc, W_dec, b_dec, threshold`,
+      );
+    }
+    if (lower in dict) {
+      throw new RangeError(`${where} holds ${lower} twice (keys differing only in case)`);
+    }
+    dict[lower] = t;
+  }
+  const wEnc = requireTensor(dict, ["w_enc"], where);
+  if (wEnc.shape.length !== 2) {
+    throw new RangeError(
+      `${where} tensor W_enc must have shape [d_in, d_sae], got [${wEnc.shape.join(", ")}]`,
+    );
+  }
+  const [D, C] = wEnc.shape;
+  const bEnc = requireTensor(dict, ["b_enc"], where);
+  const wDec = requireTensor(dict, ["w_dec"], where);
+  const bDec = requireTensor(dict, ["b_dec"], where);
+  const threshold = requireTensor(dict, ["threshold"], where);
+  const sizes = `${where} (W_enc is [${D}, ${C}])`;
+  checkShape(bEnc, [C], "b_enc", sizes);
+  checkShape(wDec, [C, D], "W_dec", sizes);
+  checkShape(bDec, [D], "b_dec", sizes);
+  checkShape(threshold, [C], "threshold", sizes);
+  return buildLinearSae(
+    { wEnc, bEnc, wDec, bDec, logThreshold: logOf(threshold) },
+    false,
+    "none",
+    training,
+    options,
+    where,
+  );
+}
+
+/**
+ * Loads a Gemma Scope `params.npz`.
+ *
+ * @param bytes The archive.
+ * @param options Backend and mode, kernel and bandwith for further training.
+ * @returns The model.
+ */
+export async function loadGemmaScopeNpz(
+  bytes: Uint8Array,
+  options: LoadModelOptions & TrainingConfig & { name?: string } = {},
+): Promise<JumpSAE> {
+  const where = options.name ?? "params.npz";
+  return await gemmaScopeFromTensors(await loadNpz(bytes), where, options, options);
+}
+
+/**
+ * Loads a Gemma Scope `params.safetensors` (lowercase keys; uppercase accepted).
+ *
+ * @param bytes The file.
+ * @param options Backend and mode, kernel and bandwith for further training.
+ * @returns The model.
+ */
+export async function loadGemmaScopeSafetensors(
+  bytes: Uint8Array,
+  options: LoadModelOptions & TrainingConfig & { name?: string } = {},
+): Promise<JumpSAE> {
+  const where = options.name ?? "params.safetensors";
+  return await gemmaScopeFromTensors(loadSafetensors(bytes), where, options, options);
+}

@@ -1,0 +1,100 @@
+/**
+ * A PyTorch `state_dict()` of the seed library's `JumpSAE`, saved as safetensors
+ * (`safetensors.torch.save_file(sae.state_dict(), path)`), with the constructor arguments
+ * that the file cannot hold.
+ *
+ * @module
+ */
+
+import type { JumpSAE } from "../jump_sae.ts";
+import { loadSafetensors } from "../io/safetensors.ts";
+import type { Tensor } from "../tensor.ts";
+import { buildModel, type LoadModelOptions } from "./checkpoint.ts";
+import { inferEncoderName, type ModelConfig, parseModelConfig } from "./model_config.ts";
+
+/**
+ * Constructor arguments of the seed model, in this library's spelling (`inputShape`,
+ * `nbConcepts`, `encoderModule`, `kernel`, `bandwith`, `dictionaryParams: { normalization,
+ * useMultiplier }`, ...). Missing sizes and the encoder are read from the state dict.
+ */
+export type ConstructorConfig = Partial<Omit<ModelConfig, "dictionaryParams">> & {
+  dictionaryParams?: Partial<ModelConfig["dictionaryParams"]>;
+};
+
+/**
+ * Builds a model from a seed-library state dict.
+ *
+ * Sizes (`nbConcepts` and the dim from `dictionary._weights` [C, D]), the encoder (from the
+ * `encoder.*` keys) and `decoderBias` (a `b_dec` key) are inferred when `config` does not give
+ * them. The dictionary normalization cannot be inferred: without
+ * `config.dictionaryParams.normalization` the seed's default `l2` is used, and only when every
+ * row of `dictionary._weights` has unit norm (as l2 training leaves it); otherwise an error
+ * asks for it, since eval mode re-projects the rows.
+ *
+ * @param dict The state dict.
+ * @param config Constructor arguments.
+ * @param options Backend and mode.
+ * @param where The file, for error messages.
+ * @returns The model.
+ */
+export function fromSeedStateDict(
+  dict: Record<string, Tensor>,
+  config: ConstructorConfig = {},
+  options: LoadModelOptions = {},
+  where = "state dict",
+): Promise<JumpSAE> {
+  const weights = dict["dictionary._weights"];
+  if (!weights) {
+    throw new RangeError(
+      `${where} has no tensor dictionary._weights, expected a state dict of the seed JumpSAE`,
+    );
+  }
+  if (weights.shape.length !== 2) {
+    throw new RangeError(
+      `${where} tensor dictionary._weights must have shape [nbConcepts, dim], got [${
+        weights.shape.join(", ")
+      }]`,
+    );
+  }
+  const [C, D] = weights.shape;
+  const normalization = config.dictionaryParams?.normalization;
+  if (normalization === undefined) {
+    for (let c = 0; c < C; c++) {
+      let sq = 0;
+      for (let d = 0; d < D; d++) sq += weights.data[c * D + d] ** 2;
+      if (Math.abs(Math.sqrt(sq) - 1) > 1e-4) {
+        throw new TypeError(
+          `${where} dictionary._weights row ${c} has norm ${
+            Math.sqrt(sq).toPrecision(6)
+          }, so the normalization ` +
+            'is not the default l2: pass config.dictionaryParams.normalization (e.g. "identity")',
+        );
+      }
+    }
+  }
+  const full = parseModelConfig({
+    inputShape: D,
+    nbConcepts: C,
+    encoderModule: inferEncoderName(Object.keys(dict)),
+    decoderBias: "b_dec" in dict,
+    ...config,
+    dictionaryParams: { normalization: "l2", useMultiplier: false, ...config.dictionaryParams },
+  }, "config");
+  return buildModel(full, dict, options, where);
+}
+
+/**
+ * Loads a seed-library state dict saved as safetensors.
+ *
+ * @param bytes The file.
+ * @param config Constructor arguments (see `fromSeedStateDict`).
+ * @param options Backend and mode.
+ * @returns The model.
+ */
+export function loadSeedStateDict(
+  bytes: Uint8Array,
+  config: ConstructorConfig = {},
+  options: LoadModelOptions = {},
+): Promise<JumpSAE> {
+  return fromSeedStateDict(loadSafetensors(bytes), config, options, options.name ?? "state dict");
+}
