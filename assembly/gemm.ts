@@ -1,0 +1,364 @@
+/**
+ * Dense matrix product out (m×n) = op(A)·op(B) (+ out when accumulating), blocked as BLIS:
+ * B is packed in KC×NC blocks of NR-wide micro-panels, A in MC×KC blocks of MR-high micro-panels,
+ * and a register-resident MR×NR micro-kernel (4×8 floats = 8 f32x4 accumulators) runs over them.
+ * Packing reads every transpose layout, so one micro-kernel serves NN, NT, TN and TT.
+ * Threads split the output columns (or the rows when n is narrow); each packs its own panels into
+ * its workspace: `gemmWorkspaceBytes()` bytes per thread.
+ */
+
+import { madd } from "./simd";
+
+/** Micro-tile height (rows of out). */
+export const MR: i32 = 4;
+/** Micro-tile width (columns of out). */
+export const NR: i32 = 8;
+/** Depth of a packed block. */
+export const KC: i32 = 256;
+/** Rows of a packed A block (kept in L2). */
+export const MC: i32 = 128;
+/** Columns of a packed B block. */
+export const NC: i32 = 1024;
+
+/** Workspace bytes one thread needs for `gemm`: packed A block, packed B block, one edge tile. */
+export function gemmWorkspaceBytes(): i32 {
+  return (MC * KC + KC * NC + MR * NR) << 2;
+}
+
+/**
+ * out = op(A)·op(B) for this thread's part. A is m×k (k×m when transA), B is k×n (n×k when
+ * transB), all row-major; `ws` is this call's workspace base, `wsStride` the bytes per thread.
+ */
+export function gemm(
+  out: usize,
+  a: usize,
+  b: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  transA: bool,
+  transB: bool,
+  accumulate: bool,
+  ws: usize,
+  wsStride: usize,
+  tid: i32,
+  nt: i32,
+): void {
+  let i0 = 0, i1 = m, j0 = 0, j1 = n;
+  const colTiles = (n + NR - 1) / NR, rowTiles = (m + MR - 1) / MR;
+  if (colTiles >= nt * 4 || colTiles >= rowTiles) {
+    const per = ((colTiles + nt - 1) / nt) * NR;
+    j0 = min(tid * per, n);
+    j1 = min(j0 + per, n);
+  } else {
+    const per = ((rowTiles + nt - 1) / nt) * MR;
+    i0 = min(tid * per, m);
+    i1 = min(i0 + per, m);
+  }
+  if (i0 >= i1 || j0 >= j1) return;
+  const base = ws + <usize> tid * wsStride;
+  gemmBlock(out, a, b, m, n, k, transA, transB, accumulate, i0, i1, j0, j1, base);
+}
+
+/** out[i0..i1, j0..j1] of the product, single-threaded. */
+export function gemmBlock(
+  out: usize,
+  a: usize,
+  b: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  transA: bool,
+  transB: bool,
+  accumulate: bool,
+  i0: i32,
+  i1: i32,
+  j0: i32,
+  j1: i32,
+  ws: usize,
+): void {
+  const packA = ws;
+  const packB = packA + (<usize> (MC * KC) << 2);
+  const tile = packB + (<usize> (KC * NC) << 2);
+  if (k == 0) {
+    if (!accumulate) {
+      for (let i = i0; i < i1; i++) {
+        memory.fill(out + ((<usize> i * <usize> n + <usize> j0) << 2), 0, <usize> (j1 - j0) << 2);
+      }
+    }
+    return;
+  }
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      packPanelsB(packB, b, transB, n, k, pc, kc, jc, nc);
+      const overwrite = pc == 0 && !accumulate;
+      for (let ic = i0; ic < i1; ic += MC) {
+        const mc = min(MC, i1 - ic);
+        packPanelsA(packA, a, transA, m, k, ic, mc, pc, kc);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const bp = packB + ((<usize> jr * <usize> kc) << 2);
+          const nr = min(NR, nc - jr);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const ap = packA + ((<usize> ir * <usize> kc) << 2);
+            const mr = min(MR, mc - ir);
+            const cp = out + ((<usize> (ic + ir) * <usize> n + <usize> (jc + jr)) << 2);
+            if (mr == MR && nr == NR) {
+              kernel4x8(cp, n, ap, bp, kc, overwrite);
+            } else {
+              kernel4x8(tile, NR, ap, bp, kc, true);
+              for (let r = 0; r < mr; r++) {
+                for (let c = 0; c < nr; c++) {
+                  const o = cp + ((<usize> r * <usize> n + <usize> c) << 2);
+                  const v = load<f32>(tile + (<usize> (r * NR + c) << 2));
+                  store<f32>(o, overwrite ? v : load<f32>(o) + v);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs rows [ic, ic+mc) × depth [pc, pc+kc) of op(A) into MR-high micro-panels:
+ * panel p holds, for each l, the MR values op(A)[ic + p·MR + r, pc + l] (zero past mc).
+ */
+function packPanelsA(
+  dst: usize,
+  a: usize,
+  transA: bool,
+  m: i32,
+  k: i32,
+  ic: i32,
+  mc: i32,
+  pc: i32,
+  kc: i32,
+): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = min(MR, mc - ir);
+    const d = dst + ((<usize> ir * <usize> kc) << 2);
+    const i = ic + ir;
+    if (transA) {
+      // stored k×m: the MR values of one l are contiguous
+      let src = a + ((<usize> pc * <usize> m + <usize> i) << 2);
+      const ld = <usize> m << 2;
+      if (mr == MR) {
+        for (let l = 0; l < kc; l++) {
+          v128.store(d + (<usize> l << 4), v128.load(src));
+          src += ld;
+        }
+      } else {
+        for (let l = 0; l < kc; l++) {
+          for (let r = 0; r < MR; r++) {
+            store<f32>(
+              d + (<usize> (l * MR + r) << 2),
+              r < mr ? load<f32>(src + (<usize> r << 2)) : 0,
+            );
+          }
+          src += ld;
+        }
+      }
+    } else {
+      // stored m×k: each row is contiguous in l; transpose 4×4 blocks
+      const ld = <usize> k << 2;
+      const s0 = a + ((<usize> i * <usize> k + <usize> pc) << 2);
+      if (mr == MR) {
+        const s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+        let l = 0;
+        for (; l + 4 <= kc; l += 4) {
+          const o = <usize> l << 2;
+          const r0 = v128.load(s0 + o), r1 = v128.load(s1 + o);
+          const r2 = v128.load(s2 + o), r3 = v128.load(s3 + o);
+          const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5); // a0 b0 a1 b1
+          const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5); // c0 d0 c1 d1
+          const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7); // a2 b2 a3 b3
+          const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7); // c2 d2 c3 d3
+          const q = d + (<usize> l << 4);
+          v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+          v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+          v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+          v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+        }
+        for (; l < kc; l++) {
+          const o = <usize> l << 2;
+          const q = d + (<usize> l << 4);
+          store<f32>(q, load<f32>(s0 + o));
+          store<f32>(q, load<f32>(s1 + o), 4);
+          store<f32>(q, load<f32>(s2 + o), 8);
+          store<f32>(q, load<f32>(s3 + o), 12);
+        }
+      } else {
+        for (let l = 0; l < kc; l++) {
+          for (let r = 0; r < MR; r++) {
+            const v: f32 = r < mr ? load<f32>(s0 + <usize> r * ld + (<usize> l << 2)) : 0;
+            store<f32>(d + (<usize> (l * MR + r) << 2), v);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs depth [pc, pc+kc) × columns [jc, jc+nc) of op(B) into NR-wide micro-panels:
+ * panel p holds, for each l, the NR values op(B)[pc + l, jc + p·NR + c] (zero past nc).
+ */
+function packPanelsB(
+  dst: usize,
+  b: usize,
+  transB: bool,
+  n: i32,
+  k: i32,
+  pc: i32,
+  kc: i32,
+  jc: i32,
+  nc: i32,
+): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    const d = dst + ((<usize> jr * <usize> kc) << 2);
+    const j = jc + jr;
+    if (!transB) {
+      // stored k×n: the NR values of one l are contiguous
+      let src = b + ((<usize> pc * <usize> n + <usize> j) << 2);
+      const ld = <usize> n << 2;
+      if (nr == NR) {
+        for (let l = 0; l < kc; l++) {
+          const q = d + (<usize> l << 5);
+          v128.store(q, v128.load(src));
+          v128.store(q, v128.load(src, 16), 16);
+          src += ld;
+        }
+      } else {
+        for (let l = 0; l < kc; l++) {
+          for (let c = 0; c < NR; c++) {
+            store<f32>(
+              d + (<usize> (l * NR + c) << 2),
+              c < nr ? load<f32>(src + (<usize> c << 2)) : 0,
+            );
+          }
+          src += ld;
+        }
+      }
+    } else {
+      // stored n×k: each column of op(B) is a contiguous row; transpose 4×4 blocks
+      const ld = <usize> k << 2;
+      if (nr == NR) {
+        for (let h = 0; h < 2; h++) {
+          const s0 = b + ((<usize> (j + 4 * h) * <usize> k + <usize> pc) << 2);
+          const s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+          const dh = d + (<usize> h << 4);
+          let l = 0;
+          for (; l + 4 <= kc; l += 4) {
+            const o = <usize> l << 2;
+            const r0 = v128.load(s0 + o), r1 = v128.load(s1 + o);
+            const r2 = v128.load(s2 + o), r3 = v128.load(s3 + o);
+            const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+            const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+            const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+            const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+            const q = dh + (<usize> l << 5);
+            v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+            v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+            v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+            v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+          }
+          for (; l < kc; l++) {
+            const o = <usize> l << 2;
+            const q = dh + (<usize> l << 5);
+            store<f32>(q, load<f32>(s0 + o));
+            store<f32>(q, load<f32>(s1 + o), 4);
+            store<f32>(q, load<f32>(s2 + o), 8);
+            store<f32>(q, load<f32>(s3 + o), 12);
+          }
+        }
+      } else {
+        for (let l = 0; l < kc; l++) {
+          for (let c = 0; c < NR; c++) {
+            const v: f32 = c < nr
+              ? load<f32>(b + ((<usize> (j + c) * <usize> k + <usize> (pc + l)) << 2))
+              : 0;
+            store<f32>(d + (<usize> (l * NR + c) << 2), v);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The 4×8 micro-kernel: c (4 rows of stride ldc floats, 8 columns) = or += Σ_l ap[l]ᵀ·bp[l],
+ * with ap an MR-high and bp an NR-wide packed micro-panel of depth kc.
+ */
+// @ts-ignore: decorator
+@inline function kernel4x8(c: usize, ldc: i32, ap: usize, bp: usize, kc: i32, overwrite: bool): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00;
+  let c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (let l = 0; l < kc; l++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    ap += 16;
+    bp += 32;
+  }
+  const ld = <usize> ldc << 2;
+  const r0 = c, r1 = c + ld, r2 = r1 + ld, r3 = r2 + ld;
+  if (!overwrite) {
+    c00 = f32x4.add(c00, v128.load(r0));
+    c01 = f32x4.add(c01, v128.load(r0, 16));
+    c10 = f32x4.add(c10, v128.load(r1));
+    c11 = f32x4.add(c11, v128.load(r1, 16));
+    c20 = f32x4.add(c20, v128.load(r2));
+    c21 = f32x4.add(c21, v128.load(r2, 16));
+    c30 = f32x4.add(c30, v128.load(r3));
+    c31 = f32x4.add(c31, v128.load(r3, 16));
+  }
+  v128.store(r0, c00);
+  v128.store(r0, c01, 16);
+  v128.store(r1, c10);
+  v128.store(r1, c11, 16);
+  v128.store(r2, c20);
+  v128.store(r2, c21, 16);
+  v128.store(r3, c30);
+  v128.store(r3, c31, 16);
+}
+
+/** The naive oracle: out = op(A)·op(B) (+ out), one dot product per element, f64 sums. */
+export function gemmNaive(
+  out: usize,
+  a: usize,
+  b: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  transA: bool,
+  transB: bool,
+  accumulate: bool,
+): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let acc: f64 = 0;
+      for (let l = 0; l < k; l++) {
+        const av = load<f32>(a + (<usize> (transA ? l * m + i : i * k + l) << 2));
+        const bv = load<f32>(b + (<usize> (transB ? j * k + l : l * n + j) << 2));
+        acc += <f64> av * <f64> bv;
+      }
+      const o = out + (<usize> (i * n + j) << 2);
+      store<f32>(o, <f32> (accumulate ? <f64> load<f32>(o) + acc : acc));
+    }
+  }
+}

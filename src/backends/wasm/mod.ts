@@ -1,0 +1,121 @@
+/**
+ * The WASM CPU backend: AssemblyScript kernels (f32x4 SIMD) over one shared memory, run by a
+ * pool of workers synchronised with atomics. Two builds are shipped inline: relaxed SIMD
+ * (`f32x4.relaxed_madd`; Deno, Chrome, Node ≥ 22) and plain SIMD (Node 20); `simd: "auto"` picks
+ * the first that `WebAssembly.validate` accepts.
+ *
+ * @example Two threads
+ * ```ts ignore
+ * import { createWasmBackend } from "./mod.ts";
+ * const backend = await createWasmBackend({ threads: 2 });
+ * const a = backend.alloc(4);
+ * backend.fill(a, 1.5, 4);
+ * console.log(await backend.download(a)); // Float32Array [1.5, 1.5, 1.5, 1.5]
+ * backend.dispose();
+ * ```
+ */
+
+import type { Backend } from "../backend.ts";
+import { hardwareConcurrency, sharedMemoryAvailable } from "../../platform/workers.ts";
+import { WasmBackend } from "./backend.ts";
+import { HEAP_BASE, type KernelExports, MAX_THREADS } from "./control.ts";
+import { Heap } from "./heap.ts";
+import { ThreadPool } from "./pool.ts";
+import { WASM_BASE64 as PLAIN } from "./generated/kernels_plain.ts";
+import { WASM_BASE64 as RELAXED } from "./generated/kernels_relaxed.ts";
+
+export { WasmBackend } from "./backend.ts";
+
+/** Options of `createWasmBackend`. */
+export interface WasmBackendOptions {
+  /** Threads including the calling one (default: `navigator.hardwareConcurrency`, else 1). */
+  threads?: number;
+  /** Which SIMD build: "relaxed", "plain" or "auto" (default: relaxed where supported). */
+  simd?: "relaxed" | "plain" | "auto";
+  /** Milliseconds a dispatch may wait for the workers before it throws (default 120000). */
+  timeoutMs?: number;
+  /**
+   * Work (elements) below which an op stays on the calling thread (default 32768; tests pass 0
+   * to run every op split across the threads).
+   */
+  parallelMin?: number;
+}
+
+const compiled: Partial<Record<"relaxed" | "plain", Promise<WebAssembly.Module>>> = {};
+
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(base64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Whether this runtime validates the relaxed-SIMD build. */
+export function relaxedSimdSupported(): boolean {
+  return WebAssembly.validate(decode(RELAXED));
+}
+
+/** Compiles (once) the chosen build. */
+function compile(kind: "relaxed" | "plain"): Promise<WebAssembly.Module> {
+  return compiled[kind] ??= WebAssembly.compile(decode(kind === "relaxed" ? RELAXED : PLAIN));
+}
+
+/** A shared memory with the largest maximum the runtime grants (4 GiB, else less). */
+function createMemory(): { memory: WebAssembly.Memory; maxPages: number } {
+  const initial = HEAP_BASE / 65536 + 16;
+  let last: unknown;
+  for (const maxPages of [65536, 32768, 16384]) {
+    try {
+      return {
+        memory: new WebAssembly.Memory({ initial, maximum: maxPages, shared: true }),
+        maxPages,
+      };
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new RangeError(`Expected a shared WebAssembly.Memory, the runtime refused: ${last}`);
+}
+
+/**
+ * Creates the WASM backend (name "wasm").
+ *
+ * @param options threads and SIMD build
+ * @returns a backend whose `dispose()` terminates its workers
+ */
+export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
+  const simd = options.simd ?? "auto";
+  if (simd !== "auto" && simd !== "relaxed" && simd !== "plain") {
+    throw new TypeError(`Expected simd to be "relaxed", "plain" or "auto", got ${simd}`);
+  }
+  let threads = options.threads ?? hardwareConcurrency();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`Expected threads to be a positive integer, got ${options.threads}`);
+  }
+  threads = Math.min(threads, MAX_THREADS);
+  if (!sharedMemoryAvailable()) {
+    throw new TypeError(
+      "Expected SharedArrayBuffer (a cross-origin isolated page in browsers), found none",
+    );
+  }
+  let kind: "relaxed" | "plain" = simd === "plain" ? "plain" : "relaxed";
+  if (kind === "relaxed" && !relaxedSimdSupported()) {
+    if (simd === "relaxed") {
+      throw new TypeError('Expected a runtime with relaxed SIMD for simd: "relaxed", found none');
+    }
+    kind = "plain";
+  }
+  const module = await compile(kind);
+  const { memory, maxPages } = createMemory();
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort: () => {
+        throw new Error("abort() called in a WASM kernel");
+      },
+    },
+  });
+  const exports = instance.exports as unknown as KernelExports;
+  const pool = await ThreadPool.create(module, exports, memory, threads, options.timeoutMs);
+  return new WasmBackend(new Heap(memory, maxPages), pool, kind, options.parallelMin);
+}
