@@ -1,7 +1,7 @@
 /**
  * Builds the npm package of jumpsae into `npm/` the way @deno/dnt would (dnt itself lives on
  * JSR): every module reachable from `mod.ts` (static and dynamic imports, and workers named by
- * `new URL("./x.ts", import.meta.url)`) is transpiled by esbuild to ESM JavaScript in the same
+ * `new URL("./x.ts", import.meta.url)` or `siblingModule(import.meta.url, "x")`) is transpiled by esbuild to ESM JavaScript in the same
  * folder layout under `npm/esm/`, with relative `.ts` specifiers rewritten to `.js`; TypeScript
  * emits the `.d.ts` files next to them; `package.json`, README and LICENSE complete the package.
  *
@@ -62,6 +62,16 @@ export function rewriteSpecifiers(code: string): string {
 }
 
 const WORKER_URL = /\bnew URL\(\s*["'](\.\.?\/[^"'\n]+\.ts)["']\s*,\s*import\.meta\.url\s*\)/g;
+/** `siblingModule(import.meta.url, "worker")` (src/platform/workers.ts): `./worker.ts`. */
+const SIBLING = /\bsiblingModule\(\s*import\.meta\.url\s*,\s*["']([\w.-]+)["']\s*\)/g;
+
+/** Modules that `source` loads by URL rather than by import (workers), relative specifiers. */
+export function urlReferences(source: string): string[] {
+  return [
+    ...[...source.matchAll(WORKER_URL)].map((m) => m[1]),
+    ...[...source.matchAll(SIBLING)].map((m) => `./${m[1]}.ts`),
+  ];
+}
 
 /**
  * Every local module reachable from `entries`, as paths relative to the repository: esbuild's
@@ -94,8 +104,8 @@ async function moduleGraph(entries: string[]): Promise<string[]> {
       seen.add(input);
       if (!input.endsWith(".ts")) continue;
       const source = await Deno.readTextFile(join(ROOT, input));
-      for (const match of source.matchAll(WORKER_URL)) {
-        const target = relative(ROOT, join(ROOT, input, "..", match[1]));
+      for (const specifier of urlReferences(source)) {
+        const target = relative(ROOT, join(ROOT, input, "..", specifier));
         if (!seen.has(target)) next.push(target);
       }
     }

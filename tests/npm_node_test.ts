@@ -36,6 +36,8 @@ Deno.test({
       assert(parity.length >= 28, `expected 28 parity tests, got ${parity.length}`);
       const safetensors = tap.match(/^ok \d+ - (load|save)Safetensors\(\)/gm) ?? [];
       assert(safetensors.length >= 7, `expected 7 safetensors tests, got ${safetensors.length}`);
+      // The WASM backend with 2 worker_threads loaded from the built worker.js.
+      assert(/^ok \d+ - wasm plain 2 threads: conformance/m.test(tap), "wasm 2-thread conformance");
     } finally {
       await Deno.remove(out, { recursive: true });
     }

@@ -8,4 +8,5 @@ export const NODE_TESTS: readonly string[] = [
   "tests/safetensors_test.ts",
   "tests/npy_test.ts",
   "tests/npz_test.ts",
+  "tests/wasm_backend_test.ts",
 ];
