@@ -1,4 +1,14 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
+import {
+  dictionaryL2Term,
+  hoyerTerm,
+  kappa4Term,
+  reanimationTerm,
+  targetL0Outer,
+  topKAuxTerm,
+} from "./_loss_math.ts";
+import { Workspace } from "./layers/layer.ts";
+import type { Tensor } from "./tensor.ts";
 
 /**
  * Everything a loss sees during `valueAndGrad`, as device buffers of the model's backend.
@@ -42,6 +52,11 @@ export interface Loss {
   readonly touchesPreCodes?: boolean;
   /** Adds the value into `ctx.loss` and the gradients into `ctx.d*`. */
   accumulate(ctx: LossContext): void | Promise<void>;
+  /**
+   * Tells a step-dependent loss (e.g. `sparsityWarmup`) the index of the training step about to
+   * run. `trainSae` calls it before every step; without it such a loss counts its own calls.
+   */
+  setStep?(step: number): void;
 }
 
 /** Mean over all elements of (x − x̂)². */
@@ -93,6 +108,386 @@ export function mseL0(penalty = 1.0): Loss {
   };
 }
 
+/**
+ * The L0 penalty alone: penalty · mean over the batch of Σ_c H(relu(preCodes) − exp(thresholds)),
+ * with the threshold pseudo-gradient of `mseL0` (which is `sum(mse(), l0Penalty(penalty))`).
+ *
+ * @example A warmed-up L0 penalty
+ * ```ts
+ * import { losses } from "../mod.ts";
+ * const l = losses.sparsityWarmup(losses.mse(), losses.l0Penalty(1e-2), 1000);
+ * ```
+ */
+export function l0Penalty(penalty = 1.0): Loss {
+  checkPenalty(penalty);
+  return {
+    name: "l0",
+    accumulate(ctx) {
+      ctx.backend.heavisideL0(
+        ctx.loss,
+        ctx.dLogThreshold,
+        ctx.preCodes,
+        ctx.logThreshold,
+        ctx.rows,
+        ctx.concepts,
+        penalty / ctx.rows,
+        ctx.pseudoGradient,
+      );
+    },
+  };
+}
+
+/** Scratch copies of a context's outputs, to run a loss and add a multiple of its result. */
+class ScaledRunner {
+  #ws = Array.from({ length: 6 }, () => new Workspace());
+
+  async run(ctx: LossContext, loss: Loss, factor: number): Promise<void> {
+    if (factor === 0) return;
+    if (factor === 1) return void await loss.accumulate(ctx);
+    const be = ctx.backend, B = ctx.rows, D = ctx.dim, C = ctx.concepts;
+    const sizes = [1, B * D, B * C, B * C, C * D, C];
+    const [l, dx, dc, dp, dd, dt] = this.#ws.map((w, i) => w.get(be, sizes[i]));
+    sizes.forEach((n, i) => be.fill([l, dx, dc, dp, dd, dt][i], 0, n));
+    await loss.accumulate({
+      ...ctx,
+      loss: l,
+      dXHat: dx,
+      dCodes: dc,
+      dPreCodes: dp,
+      dDictionary: dd,
+      dLogThreshold: dt,
+    });
+    const pairs: [DeviceBuffer, DeviceBuffer, number][] = [
+      [ctx.loss, l, 1],
+      [ctx.dXHat, dx, B * D],
+      [ctx.dCodes, dc, B * C],
+      [ctx.dDictionary, dd, C * D],
+      [ctx.dLogThreshold, dt, C],
+    ];
+    if (loss.touchesPreCodes) pairs.push([ctx.dPreCodes, dp, B * C]);
+    for (const [dst, src, n] of pairs) {
+      be.scale(src, src, factor, n);
+      be.addBias(dst, src, 1, n);
+    }
+  }
+}
+
+/**
+ * `loss` multiplied by `factor(step)`: value and every gradient. The step is the one `trainSae`
+ * passes to `setStep` (or, without it, the number of earlier calls).
+ *
+ * @param loss The loss to scale.
+ * @param factor The multiplier of training step `step` (0-based).
+ *
+ * @example Halve a penalty after 1000 steps
+ * ```ts
+ * import { losses } from "../mod.ts";
+ * const l = losses.scheduled(losses.l0Penalty(1e-2), (step) => (step < 1000 ? 1 : 0.5));
+ * ```
+ */
+export function scheduled(loss: Loss, factor: (step: number) => number): Loss {
+  if (!loss || typeof loss.accumulate !== "function") {
+    throw new TypeError(`loss must be a Loss, got ${typeof loss}`);
+  }
+  if (typeof factor !== "function") {
+    throw new TypeError(`factor must be a function of the step, got ${typeof factor}`);
+  }
+  const runner = new ScaledRunner();
+  let step = 0;
+  return {
+    name: `scheduled(${loss.name})`,
+    touchesPreCodes: loss.touchesPreCodes,
+    async accumulate(ctx) {
+      const f = factor(step++);
+      if (!Number.isFinite(f)) {
+        throw new RangeError(`factor(${step - 1}) must be a finite number, got ${f}`);
+      }
+      await runner.run(ctx, loss, f);
+    },
+    setStep(s) {
+      step = s;
+      loss.setStep?.(s);
+    },
+  };
+}
+
+/**
+ * A linear sparsity warm-up (as dictionary_learning's JumpReLU trainer): the reconstruction loss
+ * in full plus the penalty scaled by min(step / warmupSteps, 1), so the penalty starts at 0.
+ *
+ * @param reconstruction e.g. `mse()`.
+ * @param penalty e.g. `l0Penalty(1e-2)` or `targetL0(20, 1)`.
+ * @param warmupSteps Steps to reach the full penalty (0: no warm-up).
+ *
+ * @example mse + L0 penalty reaching 1e-2 after 1000 steps
+ * ```ts
+ * import { losses } from "../mod.ts";
+ * const l = losses.sparsityWarmup(losses.mse(), losses.l0Penalty(1e-2), 1000);
+ * ```
+ */
+export function sparsityWarmup(reconstruction: Loss, penalty: Loss, warmupSteps: number): Loss {
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) {
+    throw new RangeError(`warmupSteps must be an integer >= 0, got ${warmupSteps}`);
+  }
+  const warm = scheduled(
+    penalty,
+    (step) => (warmupSteps === 0 ? 1 : Math.min(step / warmupSteps, 1)),
+  );
+  const l = sum(reconstruction, warm);
+  return { ...l, name: `${reconstruction.name}+warmup(${penalty.name})` };
+}
+
+/** What a `hostLoss` function receives: the step's tensors, downloaded from the backend. */
+export interface HostLossInput {
+  x: Tensor; // [B, D]
+  xHat: Tensor; // [B, D]
+  preCodes: Tensor; // [B, C]
+  codes: Tensor; // [B, C]
+  dictionary: Tensor; // [C, D]
+  /** The thresholds θ = exp(thresholds), [C]. */
+  thresholds: Tensor;
+}
+
+/** What a `hostLoss` function returns: its value and the gradients it has (others are zero). */
+export interface HostLossOutput {
+  value: number;
+  grads?: {
+    xHat?: ArrayLike<number>;
+    codes?: ArrayLike<number>;
+    preCodes?: ArrayLike<number>;
+    dictionary?: ArrayLike<number>;
+  };
+}
+
+/**
+ * A loss computed on the host: the step's tensors are downloaded, `fn` returns the value and the
+ * gradients with respect to any of x̂, codes, preCodes and the dictionary, and these are added
+ * back on the backend; the model then back-propagates them (codes through the JumpReLU and its
+ * threshold pseudo-gradient, preCodes straight into the encoder, the dictionary into its
+ * weights). Simple and general, but it reads back [B, C] arrays every step: prefer backend ops
+ * for large models.
+ *
+ * @param fn Computes the value and gradients.
+ * @param options `name`, and `touchesPreCodes` (default true; set false when `fn` never returns
+ *   a preCodes gradient, to save a pass).
+ *
+ * @example A custom penalty: penalty · mean over tokens of Σ_c codes²
+ * ```ts
+ * import { losses } from "../mod.ts";
+ * const penalty = 1e-3;
+ * const l2Codes = losses.hostLoss(({ codes }) => {
+ *   const B = codes.shape[0];
+ *   let value = 0;
+ *   const grad = new Float32Array(codes.data.length);
+ *   codes.data.forEach((z, i) => {
+ *     value += (penalty * z * z) / B;
+ *     grad[i] = (2 * penalty * z) / B;
+ *   });
+ *   return { value, grads: { codes: grad } };
+ * }, { name: "l2Codes", touchesPreCodes: false });
+ * const loss = losses.sum(losses.mse(), l2Codes);
+ * ```
+ */
+export function hostLoss(
+  fn: (t: HostLossInput) => HostLossOutput | Promise<HostLossOutput>,
+  options: { name?: string; touchesPreCodes?: boolean } = {},
+): Loss {
+  if (typeof fn !== "function") throw new TypeError(`fn must be a function, got ${typeof fn}`);
+  const touchesPreCodes = options.touchesPreCodes ?? true;
+  // one scratch buffer per target: a queued backend may run the adds after later uploads
+  const scratch = new Map<string, Workspace>();
+  return {
+    name: options.name ?? "hostLoss",
+    touchesPreCodes,
+    async accumulate(ctx) {
+      const be = ctx.backend, B = ctx.rows, D = ctx.dim, C = ctx.concepts;
+      const t = (data: Float32Array, shape: number[]): Tensor => ({ data, shape });
+      const logT = await be.download(ctx.logThreshold, 0, C);
+      const input: HostLossInput = {
+        x: t(await be.download(ctx.x, 0, B * D), [B, D]),
+        xHat: t(await be.download(ctx.xHat, 0, B * D), [B, D]),
+        preCodes: t(await be.download(ctx.preCodes, 0, B * C), [B, C]),
+        codes: t(await be.download(ctx.codes, 0, B * C), [B, C]),
+        dictionary: t(await be.download(ctx.dictionary, 0, C * D), [C, D]),
+        thresholds: t(logT.map(Math.exp), [C]),
+      };
+      const out = await fn(input);
+      if (!out || typeof out.value !== "number") {
+        throw new TypeError(
+          `The hostLoss function must return { value: number, grads }, got ${JSON.stringify(out)}`,
+        );
+      }
+      const add = (dst: DeviceBuffer, values: ArrayLike<number>, n: number, name: string) => {
+        if (values.length !== n) {
+          throw new RangeError(`grads.${name} must have ${n} values, got ${values.length}`);
+        }
+        if (!scratch.has(name)) scratch.set(name, new Workspace());
+        const buf = scratch.get(name)!.get(be, n);
+        be.upload(buf, values instanceof Float32Array ? values : Float32Array.from(values));
+        be.addBias(dst, buf, 1, n);
+      };
+      add(ctx.loss, [out.value], 1, "value");
+      const g = out.grads ?? {};
+      if (g.xHat) add(ctx.dXHat, g.xHat, B * D, "xHat");
+      if (g.codes) add(ctx.dCodes, g.codes, B * C, "codes");
+      if (g.dictionary) add(ctx.dDictionary, g.dictionary, C * D, "dictionary");
+      if (g.preCodes) {
+        if (!touchesPreCodes) {
+          throw new TypeError(
+            "grads.preCodes was returned by a hostLoss created with touchesPreCodes: false",
+          );
+        }
+        add(ctx.dPreCodes, g.preCodes, B * C, "preCodes");
+      }
+    },
+  };
+}
+
+function termLoss(
+  name: string,
+  touchesPreCodes: boolean,
+  term: (t: HostLossInput) => import("./_loss_math.ts").TermResult,
+): Loss {
+  return hostLoss((t) => {
+    const r = term(t);
+    return {
+      value: r.value,
+      grads: { xHat: r.dXHat, codes: r.dCodes, preCodes: r.dPreCodes, dictionary: r.dDictionary },
+    };
+  }, { name, touchesPreCodes });
+}
+
+/**
+ * The seed's `mse_hoyer`: mse + penalty · mean over tokens of hoyer(codes) (see `metrics.hoyer`).
+ * Computed on the host (`hostLoss`). An all-zero row gets a zero gradient where PyTorch gives NaN.
+ */
+export function mseHoyer(penalty = 1.0): Loss {
+  checkPenalty(penalty);
+  const part = termLoss(
+    "hoyer",
+    false,
+    ({ codes }) => hoyerTerm(codes.data, codes.shape[0], codes.shape[1], penalty),
+  );
+  return { ...sum(mse(), part), name: "mseHoyer" };
+}
+
+/** The seed's `mse_kappa_4`: mse + penalty · mean over tokens of kappa4(codes). Computed on the host. */
+export function mseKappa4(penalty = 1.0): Loss {
+  checkPenalty(penalty);
+  const part = termLoss(
+    "kappa4",
+    false,
+    ({ codes }) => kappa4Term(codes.data, codes.shape[0], codes.shape[1], penalty),
+  );
+  return { ...sum(mse(), part), name: "mseKappa4" };
+}
+
+/**
+ * The seed's `mse_elastic`: mse + (1 − α)·mean(|codes|) + α·mean(dictionary²), α in [0, 1]
+ * (0: L1 only, 1: L2 only). Runs on the backend.
+ */
+export function mseElastic(alpha = 0.5): Loss {
+  if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1)) {
+    throw new RangeError(`alpha must be a number in [0, 1], got ${alpha}`);
+  }
+  const zeros = new Workspace();
+  return {
+    name: "mseElastic",
+    accumulate(ctx) {
+      mse().accumulate(ctx);
+      const be = ctx.backend, nc = ctx.rows * ctx.concepts, nd = ctx.concepts * ctx.dim;
+      be.absSum(ctx.loss, ctx.dCodes, ctx.codes, nc, (1 - alpha) / nc);
+      const z = zeros.get(be, nd);
+      be.fill(z, 0, nd);
+      be.squaredError(ctx.loss, ctx.dDictionary, ctx.dictionary, z, nd, alpha / nd);
+    },
+  };
+}
+
+/**
+ * The seed's `top_k_auxiliary_loss` (AuxK, Gao et al. 2024): mse + penalty · mean((x − x̂ − A·D)²)
+ * where A keeps, per token, the C/2 largest values of relu(preCodes) − codes, i.e. asks the
+ * strongest codes that did not fire to explain the residual. Computed on the host; ties in the
+ * top-k are broken by the lower index.
+ */
+export function topKAuxiliaryLoss(penalty = 0.1): Loss {
+  checkPenalty(penalty);
+  const part = termLoss("topKAux", true, (t) => {
+    const [B, D] = t.x.shape, C = t.codes.shape[1];
+    return topKAuxTerm(
+      t.x.data,
+      t.xHat.data,
+      t.preCodes.data,
+      t.codes.data,
+      t.dictionary.data,
+      B,
+      D,
+      C,
+      penalty,
+    );
+  });
+  return { ...sum(mse(), part), name: "topKAuxiliaryLoss" };
+}
+
+/**
+ * The seed's `reanimation_regularizer` (a term to add, without mse):
+ * −penalty · Σ preCodes[:, dead] / (number of dead codes + 1e-6), where a code is dead when it does
+ * not fire in the batch; pushes the pre-codes of dead codes up. Computed on the host.
+ *
+ * @example mseL0 with reanimation
+ * ```ts
+ * import { losses } from "../mod.ts";
+ * const l = losses.sum(losses.mseL0(1e-3), losses.reanimationRegularizer(0.1));
+ * ```
+ */
+export function reanimationRegularizer(penalty = 0.1): Loss {
+  checkPenalty(penalty);
+  return termLoss(
+    "reanimation",
+    true,
+    ({ preCodes, codes }) =>
+      reanimationTerm(preCodes.data, codes.data, codes.shape[0], codes.shape[1], penalty),
+  );
+}
+
+/**
+ * A target-L0 penalty (a term to add to a reconstruction loss), as dictionary_learning's JumpReLU
+ * trainer: penalty · (L0 / target − 1)², with L0 the mean over tokens of Σ_c H(relu(preCodes) − θ)
+ * and the Heaviside's threshold pseudo-gradient (as `mseL0`), chained through the square.
+ *
+ * @param target The wanted mean number of active codes per token, > 0.
+ * @param penalty Its weight. Default 1.
+ *
+ * @example Aim at 20 active codes per token, with a warm-up
+ * ```ts
+ * import { losses } from "../mod.ts";
+ * const l = losses.sparsityWarmup(losses.mse(), losses.targetL0(20, 1), 1000);
+ * ```
+ */
+export function targetL0(target: number, penalty = 1.0): Loss {
+  if (typeof target !== "number" || !(target > 0) || !Number.isFinite(target)) {
+    throw new RangeError(`target must be a finite number > 0, got ${target}`);
+  }
+  checkPenalty(penalty);
+  const lw = new Workspace(), tw = new Workspace();
+  return {
+    name: "targetL0",
+    async accumulate(ctx) {
+      const be = ctx.backend, B = ctx.rows, C = ctx.concepts;
+      const l = lw.get(be, 1), dt = tw.get(be, C);
+      be.fill(l, 0, 1);
+      be.fill(dt, 0, C);
+      be.heavisideL0(l, dt, ctx.preCodes, ctx.logThreshold, B, C, 1 / B, ctx.pseudoGradient);
+      const [l0] = await be.download(l, 0, 1);
+      const { value, dL0 } = targetL0Outer(l0, target, penalty);
+      be.scale(dt, dt, dL0, C);
+      be.addBias(ctx.dLogThreshold, dt, 1, C);
+      be.upload(l, Float32Array.of(value));
+      be.addBias(ctx.loss, l, 1, 1);
+    },
+  };
+}
+
 /** The sum of several losses. */
 export function sum(...parts: Loss[]): Loss {
   return {
@@ -100,6 +495,9 @@ export function sum(...parts: Loss[]): Loss {
     touchesPreCodes: parts.some((p) => p.touchesPreCodes),
     async accumulate(ctx) {
       for (const p of parts) await p.accumulate(ctx);
+    },
+    setStep(step) {
+      for (const p of parts) p.setStep?.(step);
     },
   };
 }
