@@ -1,10 +1,10 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
 import {
-  dictionaryL2Term,
   hoyerTerm,
   kappa4Term,
   reanimationTerm,
   targetL0Outer,
+  type TermResult,
   topKAuxTerm,
 } from "./_loss_math.ts";
 import { Workspace } from "./layers/layer.ts";
@@ -346,7 +346,7 @@ export function hostLoss(
 function termLoss(
   name: string,
   touchesPreCodes: boolean,
-  term: (t: HostLossInput) => import("./_loss_math.ts").TermResult,
+  term: (t: HostLossInput) => TermResult,
 ): Loss {
   return hostLoss((t) => {
     const r = term(t);
