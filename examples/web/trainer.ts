@@ -40,7 +40,8 @@ interface BackendOptimizer {
   step(): Promise<void>;
   zeroGrad(): Promise<void>;
 }
-type OptimizerClass = new (model: JumpSAE, options: { lr: number }) => BackendOptimizer;
+/** An optimizer class with the library's `Adam` constructor. */
+export type OptimizerClass = new (model: JumpSAE, options: { lr: number }) => BackendOptimizer;
 
 /** R² of a reconstruction, as the seed library's `r2_score` (per-dimension means). */
 export function r2(x: Tensor, xHat: Tensor): number {
@@ -55,8 +56,15 @@ export function r2(x: Tensor, xHat: Tensor): number {
   return 1 - sse / sst;
 }
 
-/** Creates a trainer of `sae`. */
-export function createTrainer(sae: JumpSAE, options: TrainerOptions): Trainer {
+/**
+ * Creates a trainer of `sae`. `Adam` defaults to the library's export of that name, if any;
+ * pass `null` to force the host path.
+ */
+export function createTrainer(
+  sae: JumpSAE,
+  options: TrainerOptions,
+  Adam: OptimizerClass | null | undefined = (jumpsae as unknown as { Adam?: OptimizerClass }).Adam,
+): Trainer {
   const loss = jumpsae.losses.mseL0(options.l0Penalty);
   const lastFired = new Int32Array(sae.nbConcepts).fill(0);
   let count = 0;
@@ -78,7 +86,6 @@ export function createTrainer(sae: JumpSAE, options: TrainerOptions): Trainer {
     return { step: count, loss: lossValue, r2: r2(x, xHat), l0: nonZero / B, dead };
   };
 
-  const Adam = (jumpsae as unknown as { Adam?: OptimizerClass }).Adam;
   if (Adam && typeof sae.lossAndGradients === "function") {
     const optimizer = new Adam(sae, { lr: options.lr });
     return {
