@@ -64,7 +64,9 @@ export function itemSize(dtype: string): number {
 /**
  * Rows per chunk so that a chunk's buffers fit in `maxMemory` next to the model: per row the
  * raw file bytes, the float32 input, the device input, pre-codes and codes, their host copies,
- * the reconstruction (`withReconstruction`) and `outputPerRow` bytes of results.
+ * the reconstruction (`withReconstruction`) and `outputPerRow` bytes of results, three times
+ * (backend staging copies and the previous chunk's garbage, as measured). The runtime itself
+ * (about 60 MiB for Deno) is not counted.
  *
  * @returns Rows per chunk and the estimate used.
  */
@@ -80,8 +82,10 @@ export function chunkRowsFor(
   for (const { parameter } of sae.parameters()) params += parameter.size;
   // host initial copies, device values and gradients, and the fused dictionary
   const modelBytes = 4 * (3 * params + C * D);
-  const rowBytes = fileItemSize * D + 4 * (2 * D + 4 * C) + (withReconstruction ? 8 * D : 0) +
-    outputPerRow;
+  // ×3, measured: the backend's staging copies, and the previous chunk's arrays that may still
+  // await garbage collection when the next is read
+  const rowBytes = 3 *
+    (fileItemSize * D + 4 * (2 * D + 4 * C) + (withReconstruction ? 8 * D : 0) + outputPerRow);
   const rows = Math.floor((maxMemory - modelBytes) / rowBytes);
   if (rows < 1) {
     throw new UsageError(
