@@ -35,6 +35,8 @@ export interface JumpSAEOptions {
   pseudoGradient?: PseudoGradientMode;
   /** Worker threads of the CPU backend. Default: the available cores. */
   threads?: number;
+  /** SIMD build of the CPU backend: `"auto"` (relaxed SIMD where supported), `"relaxed"`, `"plain"`. */
+  simd?: "auto" | "relaxed" | "plain";
   /**
    * Add a trainable decoder bias `b_dec` [dim]: x̂ = codes·D + b_dec (SAELens, Gemma Scope).
    * Default false, as the seed.
@@ -68,6 +70,7 @@ const OPTION_KEYS = new Set([
   "seed",
   "pseudoGradient",
   "threads",
+  "simd",
   "decoderBias",
   "centerInput",
 ]);
@@ -168,7 +171,10 @@ export class JumpSAE {
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
       throw new RangeError(`threads must be an integer >= 1, got ${options.threads}`);
     }
-    this.#backendOptions = { threads: options.threads };
+    if (options.simd !== undefined && !["auto", "relaxed", "plain"].includes(options.simd)) {
+      throw new RangeError(`simd must be "auto", "relaxed" or "plain", got ${String(options.simd)}`);
+    }
+    this.#backendOptions = { threads: options.threads, simd: options.simd };
     if (options.seed !== undefined && !Number.isFinite(options.seed)) {
       throw new RangeError(`seed must be a finite number, got ${options.seed}`);
     }

@@ -1,5 +1,6 @@
 import type { Backend } from "./backend.ts";
 import { createReferenceBackend } from "./reference.ts";
+import { createWasmBackend } from "./wasm/mod.ts";
 
 /** Where a model runs: see `JumpSAEOptions.device`. */
 export type Device = "auto" | "cpu" | "webgpu" | "reference";
@@ -11,16 +12,22 @@ export const DEVICES: readonly Device[] = ["auto", "cpu", "webgpu", "reference"]
 export interface BackendOptions {
   /** Worker threads for the CPU backend (default: available cores). */
   threads?: number;
+  /** SIMD build of the CPU backend: relaxed SIMD where supported (`"auto"`), or forced. */
+  simd?: "auto" | "relaxed" | "plain";
 }
 
-/** Creates the backend for `device`. */
-export function createBackend(device: Device, _options: BackendOptions = {}): Promise<Backend> {
+/**
+ * Creates the backend for `device`: `"cpu"` is the WASM backend, `"auto"` prefers a real
+ * (non-fallback) WebGPU adapter and otherwise takes the CPU backend.
+ */
+export async function createBackend(device: Device, options: BackendOptions = {}): Promise<Backend> {
   switch (device) {
     case "reference":
+      return createReferenceBackend();
     case "cpu":
     case "auto":
-      return Promise.resolve(createReferenceBackend());
+      return await createWasmBackend({ threads: options.threads, simd: options.simd });
     case "webgpu":
-      return Promise.reject(new Error("The WebGPU backend is not available in this build"));
+      throw new Error("The WebGPU backend is not available in this build");
   }
 }
