@@ -292,8 +292,9 @@ export async function exportSAELens(
   const dtypes = Object.fromEntries(Object.keys(tensors).map((k) => [k, dtype]));
   const normalize = sae instanceof NormalizedJumpSAE ? sae.inputNormalization : "none";
   const meta: Record<string, unknown> = {
-    model_name: null,
-    hook_name: null,
+    // strings, not null: SAELens 5 calls cfg.hook_name.endswith("_z")
+    model_name: "",
+    hook_name: "",
     hook_layer: null,
     hook_head_index: null,
     model_from_pretrained_kwargs: {},
