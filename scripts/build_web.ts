@@ -25,6 +25,8 @@ export interface WebBuildOptions {
   out?: string;
   /** Minify the bundles. Default true. */
   minify?: boolean;
+  /** The library module bundled as `jumpsae.js`. Default `mod.ts`. */
+  entry?: string;
 }
 
 /** What `buildWeb` wrote: file name → size in bytes. */
@@ -106,7 +108,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<WebBuildR
   const workers = new Map<string, string>();
   await esbuild.build({
     ...common,
-    entryPoints: [{ in: "mod.ts", out: "jumpsae" }],
+    entryPoints: [{ in: options.entry ?? "mod.ts", out: "jumpsae" }],
     outdir: out,
     plugins: [workerPlugin(workers)],
   });

@@ -29,7 +29,8 @@ export interface DemoState {
   stepsPerSecond: number;
   /** Ground-truth features matched by a concept at cosine ≥ 0.9. */
   recovered: number;
-  history: StepMetrics[];
+  /** Per step; `dead`: concepts that fire on none of the pool's samples (measured every 25 steps). */
+  history: (StepMetrics & { dead: number })[];
   error: string | null;
 }
 const demo: DemoState = {
@@ -79,6 +80,7 @@ async function describeBackend(): Promise<string> {
 let dictionary: Tensor | undefined;
 let codesOfPool: Tensor | undefined;
 let concept = 0;
+let dead = NaN;
 let drawQueued = false;
 
 function drawCharts(): void {
@@ -180,6 +182,9 @@ async function refreshConcepts(): Promise<void> {
   dictionary = await sae.getDictionary();
   demo.recovered = new Set(matches(dictionary).filter(([, c]) => c >= 0.9).map(([k]) => k)).size;
   codesOfPool = (await sae.encode(pool.x)).codes;
+  const fired = new Uint8Array(C);
+  codesOfPool.data.forEach((v, i) => v !== 0 && (fired[i % C] = 1));
+  dead = C - fired.reduce((a, b) => a + b, 0);
   drawConcept();
 }
 
@@ -220,23 +225,23 @@ const yieldToUi = () =>
 
 async function train(): Promise<void> {
   demo.backend = await describeBackend();
-  const trainer = createTrainer(sae, { lr: 1e-2, l0Penalty: 5e-3, deadWindow: 200 });
+  const trainer = createTrainer(sae, { lr: 1e-2, l0Penalty: 5e-3 });
   demo.mode = trainer.mode;
+  await refreshConcepts();
   let start = 0, startStep = 0;
-  while (demo.step < MAX_STEPS) {
+  await trainer.run(MAX_STEPS, () => data.sample(BATCH).x, async (metrics) => {
     if (paused) {
       await new Promise<void>((r) => (resume = r));
       [start, startStep] = [performance.now(), demo.step];
     }
-    const metrics = await trainer.step(data.sample(BATCH).x);
-    demo.history.push(metrics);
     demo.step = metrics.step;
-    if (demo.step === 1) [start, startStep] = [performance.now(), 1]; // first step compiles
+    if (demo.step === 1) [start, startStep] = [performance.now(), 1]; // the first step compiles
     else demo.stepsPerSecond = (demo.step - startStep) / ((performance.now() - start) / 1000);
-    if (demo.step % 50 === 0 || demo.step === 1 || demo.step === MAX_STEPS) await refreshConcepts();
+    if (demo.step % 25 === 0 || demo.step === MAX_STEPS) await refreshConcepts();
+    demo.history.push({ ...metrics, dead });
     queueDraw();
     await yieldToUi();
-  }
+  });
   demo.done = true;
   queueDraw();
 }

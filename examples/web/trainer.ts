@@ -1,23 +1,23 @@
 /**
- * One training step of a JumpSAE and its metrics, for the demo page (and runnable in Deno).
- *
- * When the library exports an `Adam` optimizer working on the model's backend, the step is
- * `lossAndGradients` + `step` + `zeroGrad`; otherwise it is `valueAndGrad` plus Adam on host
- * arrays (`stateDict` → update → `loadStateDict`).
+ * Training a JumpSAE for the demo page (and runnable in Deno), with the best API the library
+ * exports:
+ * - `trainSae` + `Adam` (the seed's training loop, one epoch of `steps` batches);
+ * - else `Adam` alone: `lossAndGradients` + `step` + `zeroGrad`, then a `forward` for metrics;
+ * - else `valueAndGrad` and Adam on host arrays (`stateDict` → update → `loadStateDict`).
+ * All three take the same steps (PyTorch's Adam, no gradient clipping).
  */
 import * as jumpsae from "../../mod.ts";
-import type { JumpSAE, Tensor } from "../../mod.ts";
+import type { JumpSAE, Loss, Tensor } from "../../mod.ts";
 
 /** Metrics of one step. */
 export interface StepMetrics {
+  /** 1, 2, … */
   step: number;
   loss: number;
-  /** 1 − SSE/SST over the batch (per-dimension means). */
+  /** R² of the batch's reconstruction. */
   r2: number;
   /** Mean number of non-zero codes per sample. */
   l0: number;
-  /** Concepts that fired on no sample of the last `deadWindow` steps. */
-  dead: number;
 }
 
 /** Options of `createTrainer`. */
@@ -25,25 +25,44 @@ export interface TrainerOptions {
   lr: number;
   /** Penalty of the L0 term of `losses.mseL0`. */
   l0Penalty: number;
-  /** Steps without firing after which a concept counts as dead. */
-  deadWindow: number;
 }
 
-/** A trainer: `step(x)` trains on one batch and returns its metrics. */
+/** A trainer: `run` trains `steps` batches and awaits `onStep` after each. */
 export interface Trainer {
-  /** "backend Adam" or "host Adam (valueAndGrad)". */
+  /** "trainSae + Adam", "Adam on the backend" or "Adam on host arrays (valueAndGrad)". */
   readonly mode: string;
-  step(x: Tensor): Promise<StepMetrics>;
+  run(
+    steps: number,
+    nextBatch: () => Tensor,
+    onStep: (metrics: StepMetrics) => void | Promise<void>,
+  ): Promise<void>;
 }
 
 interface BackendOptimizer {
   step(): Promise<void>;
   zeroGrad(): Promise<void>;
 }
-/** An optimizer class with the library's `Adam` constructor. */
-export type OptimizerClass = new (model: JumpSAE, options: { lr: number }) => BackendOptimizer;
 
-/** R² of a reconstruction, as the seed library's `r2_score` (per-dimension means). */
+/** The training API a trainer may use (the library's exports of these names, when present). */
+export interface TrainingApi {
+  Adam?: new (model: JumpSAE, options: { lr: number }) => BackendOptimizer;
+  trainSae?: (
+    model: JumpSAE,
+    loader: () => Iterable<Tensor>,
+    loss: Loss,
+    optimizer: BackendOptimizer,
+    options: {
+      nbEpochs: number;
+      clipGrad: false;
+      monitoring: 1;
+      verbose: false;
+      progress: false;
+      onStep: (info: { loss: number; r2: number; l0: number }) => Promise<void>;
+    },
+  ) => Promise<unknown>;
+}
+
+/** R² of a reconstruction with per-dimension means. */
 export function r2(x: Tensor, xHat: Tensor): number {
   const [B, D] = x.shape;
   const mean = new Float64Array(D);
@@ -56,76 +75,99 @@ export function r2(x: Tensor, xHat: Tensor): number {
   return 1 - sse / sst;
 }
 
-/**
- * Creates a trainer of `sae`. `Adam` defaults to the library's export of that name, if any;
- * pass `null` to force the host path.
- */
+/** Mean number of non-zero codes per row of `codes` `[B, C]`. */
+export function meanL0(codes: Tensor): number {
+  let nonZero = 0;
+  for (const v of codes.data) if (v !== 0) nonZero++;
+  return nonZero / codes.shape[0];
+}
+
+/** Creates a trainer of `sae` using `api` (default: what the library exports). */
 export function createTrainer(
   sae: JumpSAE,
   options: TrainerOptions,
-  Adam: OptimizerClass | null | undefined = (jumpsae as unknown as { Adam?: OptimizerClass }).Adam,
+  api: TrainingApi = jumpsae as unknown as TrainingApi,
 ): Trainer {
   const loss = jumpsae.losses.mseL0(options.l0Penalty);
-  const lastFired = new Int32Array(sae.nbConcepts).fill(0);
-  let count = 0;
+  const { Adam, trainSae } = api;
 
-  const metrics = (x: Tensor, lossValue: number, codes: Tensor, xHat: Tensor): StepMetrics => {
-    count++;
-    const C = sae.nbConcepts, B = codes.shape[0];
-    let nonZero = 0;
-    for (let b = 0; b < B; b++) {
-      for (let c = 0; c < C; c++) {
-        if (codes.data[b * C + c] !== 0) {
-          nonZero++;
-          lastFired[c] = count;
-        }
-      }
-    }
-    let dead = 0;
-    for (let c = 0; c < C; c++) if (count - lastFired[c] >= options.deadWindow) dead++;
-    return { step: count, loss: lossValue, r2: r2(x, xHat), l0: nonZero / B, dead };
-  };
-
-  if (Adam && typeof sae.lossAndGradients === "function") {
-    const optimizer = new Adam(sae, { lr: options.lr });
+  if (Adam && trainSae) {
     return {
-      mode: "backend Adam",
-      async step(x) {
-        const value = await sae.lossAndGradients(x, loss);
-        await optimizer.step();
-        await optimizer.zeroGrad();
-        const { codes, xHat } = await sae.forward(x);
-        return metrics(x, value, codes, xHat);
+      mode: "trainSae + Adam",
+      async run(steps, nextBatch, onStep) {
+        let step = 0;
+        await trainSae(
+          sae,
+          function* () {
+            for (let i = 0; i < steps; i++) yield nextBatch();
+          },
+          loss,
+          new Adam(sae, { lr: options.lr }),
+          {
+            nbEpochs: 1,
+            clipGrad: false,
+            monitoring: 1,
+            verbose: false,
+            progress: false,
+            onStep: async (info) => {
+              await onStep({ step: ++step, loss: info.loss, r2: info.r2, l0: info.l0 });
+            },
+          },
+        );
+      },
+    };
+  }
+
+  if (Adam) {
+    return {
+      mode: "Adam on the backend",
+      async run(steps, nextBatch, onStep) {
+        const optimizer = new Adam(sae, { lr: options.lr });
+        for (let step = 1; step <= steps; step++) {
+          const x = nextBatch();
+          const value = await sae.lossAndGradients(x, loss);
+          await optimizer.step();
+          await optimizer.zeroGrad();
+          const { codes, xHat } = await sae.forward(x);
+          await onStep({ step, loss: value, r2: r2(x, xHat), l0: meanL0(codes) });
+        }
       },
     };
   }
 
   // Adam on host arrays (PyTorch's formula), through the state dict.
-  const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
   return {
-    mode: "host Adam (valueAndGrad)",
-    async step(x) {
-      const result = await sae.valueAndGrad(x, loss);
-      const state = await sae.stateDict();
-      const t = count + 1;
-      for (const [name, grad] of Object.entries(result.grads)) {
-        const p = state[name].data;
-        if (!m.has(name)) {
-          m.set(name, new Float32Array(p.length));
-          v.set(name, new Float32Array(p.length));
+    mode: "Adam on host arrays (valueAndGrad)",
+    async run(steps, nextBatch, onStep) {
+      const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+      const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
+      for (let step = 1; step <= steps; step++) {
+        const x = nextBatch();
+        const result = await sae.valueAndGrad(x, loss);
+        const state = await sae.stateDict();
+        const c1 = 1 - beta1 ** step, c2 = 1 - beta2 ** step;
+        for (const [name, grad] of Object.entries(result.grads)) {
+          const p = state[name].data;
+          if (!m.has(name)) {
+            m.set(name, new Float32Array(p.length));
+            v.set(name, new Float32Array(p.length));
+          }
+          const mm = m.get(name)!, vv = v.get(name)!;
+          for (let i = 0; i < p.length; i++) {
+            const g = grad.data[i];
+            mm[i] = beta1 * mm[i] + (1 - beta1) * g;
+            vv[i] = beta2 * vv[i] + (1 - beta2) * g * g;
+            p[i] -= options.lr * (mm[i] / c1) / (Math.sqrt(vv[i] / c2) + eps);
+          }
         }
-        const mm = m.get(name)!, vv = v.get(name)!;
-        const c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** t;
-        for (let i = 0; i < p.length; i++) {
-          const g = grad.data[i];
-          mm[i] = beta1 * mm[i] + (1 - beta1) * g;
-          vv[i] = beta2 * vv[i] + (1 - beta2) * g * g;
-          p[i] -= options.lr * (mm[i] / c1) / (Math.sqrt(vv[i] / c2) + eps);
-        }
+        await sae.loadStateDict(state);
+        await onStep({
+          step,
+          loss: result.loss,
+          r2: r2(x, result.xHat),
+          l0: meanL0(result.codes),
+        });
       }
-      await sae.loadStateDict(state);
-      return metrics(x, result.loss, result.codes, result.xHat);
     },
   };
 }
