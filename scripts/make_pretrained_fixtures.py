@@ -21,6 +21,11 @@ published forward line for line:
   with `log_threshold` instead of `threshold`: x is rescaled per token to norm sqrt(d_in) before
   the encoder and the reconstruction divided by the same factor.
 
+`--check-saelens DIR ACTS.npy CODES.npz` loads a SAELens directory (e.g. written by
+`jumpsae convert --to saelens`) the way SAELens does (safetensors read, cast to float32), runs
+SAELens's JumpReLU forward on ACTS.npy and compares its top-k codes with the `indices`/`values`
+of CODES.npz written by `jumpsae encode`.
+
 Inputs are re-drawn until no pre-activation lies within 1e-3 of its threshold, so that a float32
 implementation that stores the log of the threshold makes the same gating decisions.
 """
@@ -188,7 +193,52 @@ def saelens_norm():
     save_expected(case, x, pre, acts, recon)
 
 
+def load_safetensors(path):
+    """A plain safetensors reader (F32, F16, BF16), as SAELens's safe_open gives the tensors."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        data = raw[8 + n + begin:8 + n + end]
+        if info["dtype"] == "BF16":
+            t = torch.frombuffer(bytearray(data), dtype=torch.int16).view(torch.bfloat16)
+        else:
+            t = torch.frombuffer(bytearray(data), dtype={"F32": torch.float32, "F16": torch.float16}[info["dtype"]])
+        out[name] = t.reshape(info["shape"]).to(torch.float32)
+    return out
+
+
+def check_saelens(directory, acts_path, codes_path):
+    with open(os.path.join(directory, "cfg.json")) as f:
+        cfg = json.load(f)
+    assert cfg["architecture"] == "jumprelu", cfg["architecture"]
+    w = load_safetensors(os.path.join(directory, "sae_weights.safetensors"))
+    x = torch.from_numpy(np.load(acts_path)).to(torch.float32)
+    _, acts, _ = saelens_forward(
+        x, w["W_enc"], w["b_enc"], w["W_dec"], w["b_dec"], w["threshold"],
+        cfg["apply_b_dec_to_input"], cfg["normalize_activations"],
+    )
+    codes = np.load(codes_path)
+    k = codes["indices"].shape[1]
+    acts = acts.numpy()
+    order = np.argsort(-acts, axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(acts, order, 1)
+    order = np.where(values > 0, order, -1)
+    same = (order == codes["indices"]).mean()
+    diff = np.abs(values - codes["values"]).max()
+    print(f"SAELens forward vs jumpsae encode: {100 * same:.4f}% of top-{k} indices equal, max |value diff| {diff:.3g}")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--check-saelens":
+        torch.set_grad_enabled(False)
+        check_saelens(*sys.argv[2:5])
+        sys.exit(0)
     torch.set_grad_enabled(False)
     gemma_scope()
     saelens()

@@ -198,9 +198,9 @@ export async function runEncode(
       `wrote ${output} (${formatBytes(size)}): ${
         csr ? `CSR, ${nnzTotal} non-zeros` : `top-${k}`
       } for ${tokens} tokens × ${C} concepts; ` +
-        `mean L0 ${
-          (nnzTotal / Math.max(1, tokens)).toFixed(3)
-        }; ${chunks} chunks of ≤ ${chunk} rows; peak RSS ${formatBytes(peak)}`,
+        `mean L0 ${(nnzTotal / Math.max(1, tokens)).toFixed(3)}; ${chunks} chunk${
+          chunks === 1 ? "" : "s"
+        } of ≤ ${Math.min(chunk, N)} rows; peak RSS ${formatBytes(peak)}`,
     );
     return 0;
   } finally {
