@@ -421,3 +421,111 @@ Deno.test("loadPretrained() names the problem of corrupted, truncated and mismat
     );
   });
 });
+
+Deno.test("loadSAELens() folds normScalingFactor and a finetuning scaling_factor as SAELens does", async () => {
+  const dir = fixturePath("saelens");
+  const cfg = await Deno.readTextFile(`${dir}/cfg.json`);
+  const weights = await Deno.readFile(`${dir}/sae_weights.safetensors`);
+  const e = await expected("saelens");
+  const original = await loadPretrained(dir, { device });
+  // expected_average_only_in: SAELens's model sees s·x and returns x̂/s; folded, it takes x
+  const s = 2.5;
+  const folded = await loadPretrained({
+    files: {
+      "cfg.json": cfg.replace('"none", "reshape', '"expected_average_only_in", "reshape'),
+      "sae_weights.safetensors": weights,
+    },
+  }, { device, normScalingFactor: s });
+  const scaled = { data: e.x.data.map((v) => v * s), shape: e.x.shape };
+  const ref = await original.forward(scaled);
+  const got = await folded.forward(e.x);
+  assertClose(got.codes, ref.codes, "folded codes");
+  assertClose(
+    got.xHat,
+    { data: ref.xHat.data.map((v) => v / s), shape: ref.xHat.shape },
+    "folded xHat",
+  );
+  // scaling_factor: decode(acts · f) = acts·diag(f)·W_dec + b_dec
+  const tensors = loadSafetensors(weights);
+  const f = { data: new Float32Array(24).map((_, i) => 0.5 + 0.05 * i), shape: [24] };
+  const withFactor = saveSafetensors({ ...tensors, scaling_factor: f });
+  const flagged = cfg.replace(
+    '"apply_b_dec_to_input": true',
+    '"apply_b_dec_to_input": true, "finetuning_scaling_factor": true',
+  );
+  const m = await loadPretrained({
+    files: { "cfg.json": flagged, "sae_weights.safetensors": withFactor },
+  }, { device });
+  const out = await m.forward(e.x);
+  assertClose(out.codes, e.acts, "scaling_factor codes");
+  const scaledCodes = { data: e.acts.data.map((v, i) => v * f.data[i % 24]), shape: e.acts.shape };
+  assertClose(out.xHat, await original.decode(scaledCodes), "scaling_factor xHat");
+  await assertRejects(
+    () =>
+      loadPretrained({ files: { "cfg.json": cfg, "sae_weights.safetensors": withFactor } }, {
+        device,
+      }),
+    RangeError,
+    "scaling_factor other than ones but cfg.json finetuning_scaling_factor is not true",
+  );
+  const ones = saveSafetensors({
+    ...tensors,
+    scaling_factor: { data: new Float32Array(24).fill(1), shape: [24] },
+  });
+  const same = await loadPretrained(
+    { files: { "cfg.json": cfg, "sae_weights.safetensors": ones } },
+    { device },
+  );
+  assertClose((await same.forward(e.x)).xHat, e.recon, "all-ones scaling_factor is ignored");
+  for (const model of [original, folded, m, same]) model.dispose();
+});
+
+Deno.test("NormalizedJumpSAE layer_norm: (x − mean)/(std + 1e-5) in, x̂·std + mean out (std unbiased)", async () => {
+  const D = 6, C = 10;
+  const plain = new JumpSAE(D, C, {
+    encoderModule: "linear",
+    seed: 4,
+    device,
+    decoderBias: true,
+    centerInput: true,
+  });
+  const norm = new NormalizedJumpSAE(D, C, {
+    inputNormalization: "layer_norm",
+    encoderModule: "linear",
+    seed: 4,
+    device,
+    decoderBias: true,
+    centerInput: true,
+  });
+  plain.thresholds.initial.fill(Math.log(0.1));
+  norm.thresholds.initial.fill(Math.log(0.1));
+  plain.eval();
+  norm.eval();
+  const rows = [[1, 2, 3, 4, 5, 6], [-2, 0.5, 7, 1, 1, -3]];
+  const normalized: number[][] = [], stats: [number, number][] = [];
+  for (const r of rows) {
+    const mu = r.reduce((a, b) => a + b) / D;
+    const std = Math.sqrt(r.reduce((a, b) => a + (b - mu) ** 2, 0) / (D - 1));
+    normalized.push(r.map((v) => (v - mu) / (std + 1e-5)));
+    stats.push([mu, std]);
+  }
+  const ref = await plain.forward(normalized);
+  const got = await norm.forward(rows);
+  assertClose(got.codes, ref.codes, "codes");
+  const restored = ref.xHat.data.map((v, i) =>
+    v * stats[Math.floor(i / D)][1] + stats[Math.floor(i / D)][0]
+  );
+  assertClose(got.xHat, { data: restored, shape: ref.xHat.shape }, "xHat");
+  const rescale = new NormalizedJumpSAE(D, C, {
+    inputNormalization: "constant_norm_rescale",
+    device,
+  });
+  await assertRejects(
+    () => rescale.forward([[1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0]]),
+    RangeError,
+    "x token 1 has norm 0",
+  );
+  rescale.dispose();
+  plain.dispose();
+  norm.dispose();
+});

@@ -7,6 +7,7 @@
 import type { Device } from "../backends/select.ts";
 import type { JumpSAE } from "../jump_sae.ts";
 import { loadPretrained, type PretrainedFormat } from "../pretrained/load_pretrained.ts";
+import type { PretrainedSource } from "../pretrained/sources.ts";
 import { formatBytes, type OptionSpec, UsageError } from "./args.ts";
 
 /** Where a command writes: results to `out`, progress and notes to `err`. */
@@ -41,7 +42,7 @@ export const MODEL_OPTIONS: Record<string, OptionSpec> = {
 
 /** Loads the model a command names, with the common options. */
 export async function loadCliModel(
-  source: string,
+  source: PretrainedSource,
   options: Record<string, unknown>,
 ): Promise<JumpSAE> {
   const threads = options.threads as number | undefined;

@@ -44,8 +44,9 @@ export async function runInspect(
   ctx: CliContext,
 ): Promise<number> {
   const source = positionals.model!;
+  // read the source once (a URL is fetched once), then build the model from those bytes
   const found = await detectPretrained(source, { format: options.format as never });
-  const sae = await loadCliModel(source, options);
+  const sae = await loadCliModel({ files: found.files }, { ...options, format: found.format });
   try {
     const state = await sae.stateDict();
     const config = modelConfigOf(sae, Object.keys(state));
