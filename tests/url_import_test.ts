@@ -46,7 +46,8 @@ import { JumpSAE } from "${modUrl}";
 const sae = new JumpSAE(24, 40, { seed: 7, device: "cpu", threads: 2 });
 const x = { data: new Float32Array(6 * 24).map((_, i) => Math.sin(0.37 * i) + 0.05 * (i % 5)), shape: [6, 24] };
 const { preCodes, codes, xHat } = await sae.forward(x);
-const out = { preCodes: [...preCodes.data], codes: [...codes.data], xHat: [...xHat.data], shapes: [preCodes.shape, codes.shape, xHat.shape] };
+const backend = (await sae.getBackend()).name;
+const out = { backend, preCodes: [...preCodes.data], codes: [...codes.data], xHat: [...xHat.data], shapes: [preCodes.shape, codes.shape, xHat.shape] };
 sae.dispose();
 console.log(JSON.stringify(out));
 `;
@@ -89,7 +90,9 @@ Deno.test("mod.ts imports by http URL into an empty DENO_DIR and runs forward (c
       shape: [6, 24],
     };
     const local = await sae.forward(x);
+    const backend = (await sae.getBackend()).name;
     sae.dispose();
+    equal(remote.backend, backend);
     deepEqual(remote.shapes, [[6, 40], [6, 40], [6, 24]]);
     deepEqual(remote.preCodes, [...local.preCodes.data]);
     deepEqual(remote.codes, [...local.codes.data]);

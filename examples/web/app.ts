@@ -60,10 +60,34 @@ $("data-desc").textContent =
   `${K} hidden unit directions in ${D} dimensions, about ${ACTIVE} on per sample, plus noise`;
 $("model-desc").textContent = `${C} concepts, Linear + BatchNorm encoder, silverman kernel`;
 
-const sae = new JumpSAE(D, C, { seed: 0, device: DEVICE, bandwith: 5e-2 });
+const model = (device: Device) => new JumpSAE(D, C, { seed: 0, device, bandwith: 5e-2 });
+let sae = model(DEVICE);
 globalThis.addEventListener("pagehide", () => sae.dispose());
 
+/**
+ * Starts the backend. A page that is not cross-origin isolated has no SharedArrayBuffer, which
+ * the WASM backend needs even for one thread: if `auto` fails for that reason, the page falls
+ * back to the TypeScript reference backend (one thread) and says so.
+ */
+async function startBackend(): Promise<string> {
+  try {
+    await sae.getBackend();
+    return "";
+  } catch (error) {
+    if (DEVICE !== "auto" || self.crossOriginIsolated) throw error;
+    sae.dispose();
+    sae = model("reference");
+    await sae.getBackend();
+    return ` (fallback: ${error instanceof Error ? error.message : error})`;
+  }
+}
+
 async function describeBackend(): Promise<string> {
+  const note = await startBackend();
+  return await backendLabel() + note;
+}
+
+async function backendLabel(): Promise<string> {
   const backend = await sae.getBackend() as { name: string; threads?: number };
   if (backend.name === "webgpu") return "WebGPU";
   if (backend.name === "wasm") {
