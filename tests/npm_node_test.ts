@@ -27,6 +27,12 @@ Deno.test({
       const tap = new TextDecoder().decode(stdout);
       const count = (key: string) => Number(tap.match(new RegExp(`^# ${key} (\\d+)$`, "m"))?.[1]);
       const failures = tap.split("\n").filter((l) => /^\s*not ok /.test(l));
+      console.log(
+        `node ${node}: ${count("tests")} tests, ${count("pass")} passed, ${
+          count("fail")
+        } failed, ` +
+          `${count("skipped")} skipped`,
+      );
       equal(code, 0, `node --test exited with ${code}:\n${failures.join("\n")}`);
       equal(count("fail"), 0);
       equal(count("cancelled"), 0);

@@ -7,6 +7,7 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { JumpSAE } from "../mod.ts";
 import { buildNpm, nodeVersion, run } from "./npm_helpers.ts";
+import { bareDenoUses } from "../scripts/build_npm.ts";
 
 const node = nodeVersion();
 if (!node) console.warn("npm_pack_test: skipped, `node` is not on the PATH");

@@ -112,6 +112,12 @@ const api = {
   },
   makeTempDir: ({ prefix = "" }: { prefix?: string } = {}) =>
     fsp.mkdtemp(path.join(os.tmpdir(), prefix)),
+  makeTempFile: async ({ prefix = "", suffix = "" }: { prefix?: string; suffix?: string } = {}) => {
+    const name = `${prefix}${process.pid}_${Math.random().toString(36).slice(2)}${suffix}`;
+    const file = path.join(os.tmpdir(), name);
+    await (await fsp.open(file, "wx")).close();
+    return file;
+  },
   remove: (p: PathLike, { recursive = false }: { recursive?: boolean } = {}) =>
     fsp.rm(p, { recursive }),
   mkdir: async (p: PathLike, { recursive = false }: { recursive?: boolean } = {}) => {
