@@ -62,6 +62,10 @@ Deno.test({
       for (const f of files.filter((f) => f.endsWith(".js"))) {
         assert(files.includes(f.replace(/\.js$/, ".d.ts")), `${f} has no .d.ts`);
       }
+      // No module of the package touches the global `Deno` (runtime differences: src/platform/).
+      for (const f of files.filter((f) => f.endsWith(".js"))) {
+        deepEqual(bareDenoUses(await Deno.readTextFile(`${dir}/pkg/${f}`)), [], f);
+      }
       console.log(
         `${packed.filename}: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files`,
       );
