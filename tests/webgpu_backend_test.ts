@@ -113,24 +113,28 @@ Deno.test({
   },
 });
 
-gpuTest("matmul with 64-wide tiles, ragged edges, every layout", async (gpu, ref) => {
-  const rng = new Rng(21);
-  for (const [m, n, k] of [[130, 67, 45], [70, 129, 17]]) {
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        const accumulate = transA !== transB;
-        await same(
-          gpu,
-          ref,
-          { out: rng.uniform(m * n), a: rng.uniform(m * k), b: rng.uniform(k * n) },
-          (b, x) => b.matmul(x.out, x.a, x.b, { m, n, k, transA, transB, accumulate }),
-          `matmul ${m}×${n}×${k} ${transA} ${transB}`,
-          1e-4,
-        );
+gpuTest(
+  "matmul with 64-wide tiles, ragged edges, every layout, scalar and vec4",
+  async (gpu, ref) => {
+    const rng = new Rng(21);
+    // the last two have m, n, k multiples of 4: the vec4 variant, with partial tiles
+    for (const [m, n, k] of [[130, 67, 45], [70, 129, 17], [132, 68, 44], [4, 8, 36]]) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const accumulate = transA !== transB;
+          await same(
+            gpu,
+            ref,
+            { out: rng.uniform(m * n), a: rng.uniform(m * k), b: rng.uniform(k * n) },
+            (b, x) => b.matmul(x.out, x.a, x.b, { m, n, k, transA, transB, accumulate }),
+            `matmul ${m}×${n}×${k} ${transA} ${transB}`,
+            1e-4,
+          );
+        }
       }
     }
-  }
-});
+  },
+);
 
 // The 128×128 tile (8×8 registers) that hardware adapters use for large products. A software
 // adapter JIT-compiles it slowly (15–45 s on two cores), so there it runs only on request.
@@ -147,16 +151,20 @@ Deno.test({
     const ref = createReferenceBackend();
     try {
       const rng = new Rng(24);
-      const [m, n, k] = [140, 131, 37];
-      for (const [transA, transB, accumulate] of [[false, false, false], [true, true, true]]) {
-        await same(
-          gpu,
-          ref,
-          { out: rng.uniform(m * n), a: rng.uniform(m * k), b: rng.uniform(k * n) },
-          (b, x) => b.matmul(x.out, x.a, x.b, { m, n, k, transA, transB, accumulate }),
-          `matmul 8x8 ${transA} ${transB}`,
-          1e-4,
-        );
+      for (const [m, n, k] of [[140, 131, 37], [136, 132, 40]]) { // scalar, then vec4
+        for (
+          const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]
+        ) {
+          const accumulate = transA === transB;
+          await same(
+            gpu,
+            ref,
+            { out: rng.uniform(m * n), a: rng.uniform(m * k), b: rng.uniform(k * n) },
+            (b, x) => b.matmul(x.out, x.a, x.b, { m, n, k, transA, transB, accumulate }),
+            `matmul 8x8 ${m}×${n}×${k} ${transA} ${transB}`,
+            1e-4,
+          );
+        }
       }
     } finally {
       gpu.dispose();

@@ -166,8 +166,10 @@ export class WebGpuBackend implements Backend {
     // Small products use 64×64 tiles to keep enough workgroups; large ones 128×128.
     const big = this.gemmTile === "8x8" ||
       (this.gemmTile === "auto" && !this.fallback && m >= 512 && n >= 512);
-    const tile = big ? { tm: 8, tn: 8 } : { tm: 4, tn: 4 };
-    const src = this.kernels.get(`gemm:${tile.tm}x${tile.tn}`, () => gemmKernel(tile));
+    // vec4 loads and stores when every size is a multiple of 4 (a vec4 never straddles an edge).
+    const vec4 = m % 4 === 0 && n % 4 === 0 && k % 4 === 0;
+    const tile = big ? { tm: 8, tn: 8, vec4 } : { tm: 4, tn: 4, vec4 };
+    const src = this.kernels.get(`gemm:${tile.tm}x${tile.tn}:${vec4}`, () => gemmKernel(tile));
     const { bm, bn } = gemmTile(tile);
     const flags = {
       trans_a: p.transA ? 1 : 0,

@@ -47,6 +47,7 @@ export interface ContextOptions {
 
 const PARAM_SLOTS = 1024;
 const FREE_POOL_BYTES = 512 * 1024 * 1024;
+const STAGING_POOL_MAX = 64 * 1024 * 1024;
 
 /** Bytes of a buffer of `length` floats: a multiple of 16, at least 16. */
 export function paddedBytes(length: number): number {
@@ -220,8 +221,11 @@ export class GpuContext {
       return this.takeError(new Float32Array(0));
     }
     const bytes = length * 4;
-    const size = 2 ** Math.ceil(Math.log2(Math.max(bytes, 16)));
-    const staging = this.stagingPool.get(size)?.pop() ??
+    // Small staging buffers are pooled by power-of-two size; large ones are made to measure and
+    // destroyed after use (a pooled 1 GiB staging buffer would double the memory of a model).
+    const pooled = bytes <= STAGING_POOL_MAX;
+    const size = pooled ? 2 ** Math.ceil(Math.log2(Math.max(bytes, 16))) : bytes;
+    const staging = (pooled ? this.stagingPool.get(size)?.pop() : undefined) ??
       this.device.createBuffer({
         label: "jumpsae staging",
         size,
@@ -243,9 +247,13 @@ export class GpuContext {
     }
     const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
     staging.unmap();
-    const list = this.stagingPool.get(size) ?? [];
-    list.push(staging);
-    this.stagingPool.set(size, list);
+    if (pooled) {
+      const list = this.stagingPool.get(size) ?? [];
+      list.push(staging);
+      this.stagingPool.set(size, list);
+    } else {
+      staging.destroy();
+    }
     return this.takeError(out);
   }
 
