@@ -130,7 +130,7 @@ function drawCharts(): void {
     digits: 2,
   });
   lineChart($("chart-dead"), xs, h.map((m) => m.dead), {
-    title: `dead concepts (of ${C})`,
+    title: `dead concepts (of ${C}, firing on none of ${POOL} samples)`,
     color: "#9446ed",
     yMin: 0,
     digits: 0,
