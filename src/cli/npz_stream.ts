@@ -167,7 +167,7 @@ export async function createNpzStreamWriter(
   };
 }
 
-const COPY_CHUNK = 8 << 20;
+const COPY_CHUNK = 1 << 20;
 
 /** Writes stored (uncompressed) ZIP64 entries one after the other. */
 class ZipWriter {
