@@ -1,6 +1,7 @@
 import type { Backend } from "./backend.ts";
 import { createReferenceBackend } from "./reference.ts";
 import { createWasmBackend } from "./wasm/mod.ts";
+import { createWebGpuBackend, hasRealGpu } from "./webgpu/mod.ts";
 
 /** Where a model runs: see `JumpSAEOptions.device`. */
 export type Device = "auto" | "cpu" | "webgpu" | "reference";
@@ -24,10 +25,12 @@ export async function createBackend(device: Device, options: BackendOptions = {}
   switch (device) {
     case "reference":
       return createReferenceBackend();
-    case "cpu":
     case "auto":
+      if (await hasRealGpu()) return await createWebGpuBackend();
+      return await createWasmBackend({ threads: options.threads, simd: options.simd });
+    case "cpu":
       return await createWasmBackend({ threads: options.threads, simd: options.simd });
     case "webgpu":
-      throw new Error("The WebGPU backend is not available in this build");
+      return await createWebGpuBackend({ allowFallback: true });
   }
 }
