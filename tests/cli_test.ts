@@ -359,6 +359,60 @@ Deno.test("convert and inspect: Gemma Scope → jumpsae → SAELens keep the out
       (await loadNpz(await Deno.readFile(fixturePath("gemma_scope", "params.npz")))).threshold.data;
     ok(Math.abs(report.thresholds.max - Math.max(...theta)) < 1e-6 * Math.max(...theta));
     ok(Math.abs(report.thresholds.min - Math.min(...theta)) < 1e-6);
+    // Gemma Scope out (a centring SAELens model: folded into b_enc) and a seed state dict
+    const g = await run(
+      "convert",
+      fixturePath("saelens"),
+      "--to",
+      "gemma-scope",
+      "-o",
+      `${dir}/gs_out`,
+      "--device",
+      device,
+    );
+    equal(g.status, 0, g.err);
+    ok(g.out.includes(`${dir}/gs_out/params.npz`), g.out);
+    const fromSaelens = await loadPretrained(fixturePath("saelens"), { device });
+    const viaGemma = await loadPretrained(`${dir}/gs_out`, { device });
+    const x12 = { data: new Float32Array(5 * 12).map((_, i) => 1.5 * Math.sin(i)), shape: [5, 12] };
+    const [a12, b12] = [await viaGemma.forward(x12), await fromSaelens.forward(x12)];
+    assertClose(a12.codes, b12.codes, "gemma out codes");
+    assertClose(a12.xHat, b12.xHat, "gemma out xHat");
+    const sd = await run(
+      "convert",
+      fixturePath("saelens"),
+      "--to",
+      "state-dict",
+      "-o",
+      `${dir}/sd.safetensors`,
+      "--device",
+      device,
+    );
+    equal(sd.status, 1);
+    ok(sd.err.includes("The seed library's JumpSAE has no decoder bias"), sd.err);
+    const seed = new JumpSAE(8, 16, { seed: 3, device });
+    seed.eval();
+    await Deno.writeFile(`${dir}/seed.safetensors`, await saveModel(seed));
+    const sd2 = await run(
+      "convert",
+      `${dir}/seed.safetensors`,
+      "--to",
+      "state-dict",
+      "-o",
+      `${dir}/sd.safetensors`,
+      "--device",
+      device,
+    );
+    equal(sd2.status, 0, sd2.err);
+    const reloaded = await loadPretrained(`${dir}/sd.safetensors`, { device });
+    assertClose(
+      (await reloaded.forward(input)).xHat,
+      (await seed.forward(input)).xHat,
+      "state dict",
+      1e-6,
+      1e-6,
+    );
+    for (const m of [fromSaelens, viaGemma, seed, reloaded]) m.dispose();
     const text = await run("inspect", fixturePath("saelens"), "--device", device);
     ok(
       text.out.includes("format        saelens") && text.out.includes("center input true"),

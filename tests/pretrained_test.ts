@@ -9,6 +9,7 @@ import {
 } from "../src/io/safetensors.ts";
 import { loadNpz, saveNpz } from "../src/io/npz.ts";
 import {
+  exportGemmaScope,
   exportSAELens,
   loadModel,
   loadPretrained,
@@ -528,4 +529,36 @@ Deno.test("NormalizedJumpSAE layer_norm: (x − mean)/(std + 1e-5) in, x̂·std 
   rescale.dispose();
   plain.dispose();
   norm.dispose();
+});
+
+Deno.test("exportGemmaScope() folds input centring into b_enc and reloads to the same outputs", async () => {
+  const sae = await loadPretrained(fixturePath("saelens"), { device });
+  equal(sae.centerInput, true);
+  for (const container of ["npz", "safetensors"] as const) {
+    const files = await exportGemmaScope(sae, { container });
+    const name = container === "npz" ? "params.npz" : "params.safetensors";
+    if (container === "safetensors") {
+      equal(
+        Object.keys(loadSafetensors(files[name]!)).sort().join(),
+        "b_dec,b_enc,threshold,w_dec,w_enc",
+      );
+    }
+    const back = await loadPretrained({ files: { [name]: files[name]! } }, { device });
+    equal(back.centerInput, false);
+    await checkForward(back, "saelens", `gemma ${container}`);
+    back.dispose();
+  }
+  const norm = await loadPretrained(fixturePath("saelens_norm"), { device });
+  await assertRejects(
+    () => exportGemmaScope(norm),
+    TypeError,
+    "Gemma Scope has no input normalization, got a model with constant_norm_rescale",
+  );
+  const mlp = new JumpSAE(4, 8, { device });
+  await assertRejects(
+    () => exportGemmaScope(mlp),
+    TypeError,
+    "Gemma Scope can only represent the linear encoder",
+  );
+  for (const m of [sae, norm, mlp]) m.dispose();
 });

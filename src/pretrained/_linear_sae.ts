@@ -132,3 +132,51 @@ export function buildLinearSae(
     where,
   );
 }
+
+/**
+ * The weights of a linear `JumpSAE` in the SAELens / Gemma Scope layout, as eval mode computes
+ * with them: W_enc = encoder weightᵀ [D, C], b_enc, W_dec = the fused dictionary exp(m)·W
+ * (projected) [C, D], b_dec (zeros without a decoder bias), threshold = exp(thresholds).
+ * The model is left in the mode it was in.
+ *
+ * @param sae A model with the `linear` encoder and inputShape `dim`.
+ * @param target The format, for error messages.
+ * @returns The tensors.
+ */
+export async function linearSaeTensors(
+  sae: JumpSAE,
+  target: string,
+): Promise<{ tensors: Record<string, Tensor> }> {
+  if (sae.inputShape.length !== 1) {
+    throw new TypeError(
+      `${target} needs a model of inputShape dim, got [${sae.inputShape.join(", ")}]`,
+    );
+  }
+  const state = await sae.stateDict();
+  const encoderKeys = Object.keys(state).filter((k) => k.startsWith("encoder."));
+  if (encoderKeys.join() !== "encoder.final_block.0.weight,encoder.final_block.0.bias") {
+    throw new TypeError(
+      `${target} can only represent the linear encoder, got one with ${
+        encoderKeys.join(", ") || "no layer"
+      } ` +
+        '(train with encoderModule: "linear")',
+    );
+  }
+  const D = sae.dim, C = sae.nbConcepts;
+  const wasTraining = sae.training;
+  sae.eval();
+  const dictionary = await sae.getDictionary();
+  if (wasTraining) sae.train();
+  const weight = state["encoder.final_block.0.weight"].data; // (C, D)
+  const wEnc = new Float32Array(D * C); // (D, C)
+  for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) wEnc[d * C + c] = weight[c * D + d];
+  return {
+    tensors: {
+      W_enc: { data: wEnc, shape: [D, C] },
+      b_enc: state["encoder.final_block.0.bias"],
+      W_dec: dictionary,
+      b_dec: state.b_dec ?? { data: new Float32Array(D), shape: [D] },
+      threshold: { data: Float32Array.from(state.thresholds.data, Math.exp), shape: [C] },
+    },
+  };
+}

@@ -8,17 +8,19 @@
  */
 
 import type { JumpSAE } from "../jump_sae.ts";
-import { loadNpz } from "../io/npz.ts";
-import { loadSafetensors } from "../io/safetensors.ts";
+import { loadNpz, saveNpz } from "../io/npz.ts";
+import { loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import type { Tensor } from "../tensor.ts";
 import type { LoadModelOptions } from "./checkpoint.ts";
 import {
   buildLinearSae,
   checkShape,
+  linearSaeTensors,
   logOf,
   requireTensor,
   type TrainingConfig,
 } from "./_linear_sae.ts";
+import { NormalizedJumpSAE } from "./normalized_sae.ts";
 
 const KNOWN = new Set(["w_enc", "b_enc", "w_dec", "b_dec", "threshold"]);
 
@@ -104,4 +106,62 @@ export async function loadGemmaScopeSafetensors(
 ): Promise<JumpSAE> {
   const where = options.name ?? "params.safetensors";
   return await gemmaScopeFromTensors(loadSafetensors(bytes), where, options, options);
+}
+
+/** Options of `exportGemmaScope`. */
+export interface ExportGemmaScopeOptions {
+  /** `"npz"` (default, `params.npz` as released) or `"safetensors"` (lowercase keys). */
+  container?: "npz" | "safetensors";
+}
+
+/**
+ * Writes a model in Gemma Scope's layout (W_enc [D, C], b_enc, W_dec [C, D], b_dec, threshold).
+ * Gemma Scope has no input centring: with `centerInput` the centring is folded into the
+ * encoder bias, b_enc − b_dec·W_enc, which gives the same pre-activations.
+ *
+ * @param sae A model with the `linear` encoder and no input normalization.
+ * @param options The container.
+ * @returns `{ "params.npz": bytes }` or `{ "params.safetensors": bytes }`.
+ * @throws TypeError for other encoders or a per-token input normalization.
+ *
+ * @example Export and load back
+ * ```ts
+ * import { JumpSAE } from "../../mod.ts";
+ * import { exportGemmaScope, loadGemmaScopeNpz } from "./gemma_scope.ts";
+ * const sae = new JumpSAE(4, 8, { encoderModule: "linear", decoderBias: true, centerInput: true, device: "reference" });
+ * const files = await exportGemmaScope(sae);
+ * const back = await loadGemmaScopeNpz(files["params.npz"]!, { device: "reference" });
+ * console.log(back.centerInput); // false
+ * ```
+ */
+export async function exportGemmaScope(
+  sae: JumpSAE,
+  options: ExportGemmaScopeOptions = {},
+): Promise<{ "params.npz"?: Uint8Array; "params.safetensors"?: Uint8Array }> {
+  const container = options.container ?? "npz";
+  if (container !== "npz" && container !== "safetensors") {
+    throw new RangeError(
+      `container must be "npz" or "safetensors", got ${JSON.stringify(container)}`,
+    );
+  }
+  if (sae instanceof NormalizedJumpSAE) {
+    throw new TypeError(
+      `Gemma Scope has no input normalization, got a model with ${sae.inputNormalization} (export to SAELens instead)`,
+    );
+  }
+  const { tensors } = await linearSaeTensors(sae, "Gemma Scope");
+  const D = sae.dim, C = sae.nbConcepts;
+  if (sae.centerInput) {
+    const bEnc = Float32Array.from(tensors.b_enc.data);
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += tensors.b_dec.data[d] * tensors.W_enc.data[d * C + c];
+      bEnc[c] -= s;
+    }
+    tensors.b_enc = { data: bEnc, shape: [C] };
+  }
+  if (container === "npz") return { "params.npz": await saveNpz(tensors) };
+  const lower: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(tensors)) lower[k.toLowerCase()] = t;
+  return { "params.safetensors": saveSafetensors(lower, { format: "pt" }) };
 }

@@ -18,6 +18,7 @@ import type { LoadModelOptions } from "./checkpoint.ts";
 import {
   buildLinearSae,
   checkShape,
+  linearSaeTensors,
   logOf,
   requireTensor,
   type TrainingConfig,
@@ -259,36 +260,8 @@ export async function exportSAELens(
   if (!["F32", "F16", "BF16"].includes(dtype)) {
     throw new RangeError(`dtype must be F32, F16 or BF16, got ${dtype}`);
   }
-  if (sae.inputShape.length !== 1) {
-    throw new TypeError(
-      `SAELens needs a model of inputShape dim, got [${sae.inputShape.join(", ")}]`,
-    );
-  }
-  const state = await sae.stateDict();
-  const encoderKeys = Object.keys(state).filter((k) => k.startsWith("encoder."));
-  if (encoderKeys.join() !== "encoder.final_block.0.weight,encoder.final_block.0.bias") {
-    throw new TypeError(
-      `SAELens can only represent the linear encoder, got one with ${
-        encoderKeys.join(", ") || "no layer"
-      } ` +
-        '(train with encoderModule: "linear")',
-    );
-  }
+  const { tensors } = await linearSaeTensors(sae, "SAELens");
   const D = sae.dim, C = sae.nbConcepts;
-  const wasTraining = sae.training;
-  sae.eval();
-  const dictionary = await sae.getDictionary();
-  if (wasTraining) sae.train();
-  const weight = state["encoder.final_block.0.weight"].data; // (C, D)
-  const wEnc = new Float32Array(D * C);
-  for (let c = 0; c < C; c++) for (let d = 0; d < D; d++) wEnc[d * C + c] = weight[c * D + d];
-  const tensors: Record<string, Tensor> = {
-    W_enc: { data: wEnc, shape: [D, C] },
-    b_enc: state["encoder.final_block.0.bias"],
-    W_dec: dictionary,
-    b_dec: state.b_dec ?? { data: new Float32Array(D), shape: [D] },
-    threshold: { data: Float32Array.from(state.thresholds.data, Math.exp), shape: [C] },
-  };
   const dtypes = Object.fromEntries(Object.keys(tensors).map((k) => [k, dtype]));
   const normalize = sae instanceof NormalizedJumpSAE ? sae.inputNormalization : "none";
   const meta: Record<string, unknown> = {
