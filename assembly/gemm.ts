@@ -138,35 +138,17 @@ function packPanelsA(
   pc: i32,
   kc: i32,
 ): void {
+  if (transA) {
+    packPanelsAT(dst, a, m, ic, mc, pc, kc);
+    return;
+  }
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     const d = dst + ((<usize> ir * <usize> kc) << 2);
     const i = ic + ir;
     if (transA) {
-      // stored k×m: the MR values of one l are contiguous
-      let src = a + ((<usize> pc * <usize> m + <usize> i) << 2);
-      const ld = <usize> m << 2;
-      if (mr == MR) {
-        let q = d;
-        for (let l = 0; l < kc; l++) {
-          v128.store(q, v128.load(src));
-          store<f32>(q, load<f32>(src, 16), 16);
-          store<f32>(q, load<f32>(src, 20), 20);
-          src += ld;
-          q += 24;
-        }
-      } else {
-        for (let l = 0; l < kc; l++) {
-          for (let r = 0; r < MR; r++) {
-            store<f32>(
-              d + (<usize> (l * MR + r) << 2),
-              r < mr ? load<f32>(src + (<usize> r << 2)) : 0,
-            );
-          }
-          src += ld;
-        }
-      }
-    } else {
+      // stored k×m: handled for the whole block below, one contiguous row of A per l
+      continue;    } else {
       // stored m×k: each row is contiguous in l; rows 0-3 by 4×4 transposes, rows 4-5 scalar
       const ld = <usize> k << 2;
       const s0 = a + ((<usize> i * <usize> k + <usize> pc) << 2);
@@ -218,6 +200,33 @@ function packPanelsA(
 }
 
 /**
+ * packPanelsA for A stored k×m (transA): reads, for each l, the mc contiguous values of row
+ * pc + l once (so that a large m does not thrash the caches with a stride of m floats) and
+ * scatters them into the MR-high panels.
+ */
+function packPanelsAT(dst: usize, a: usize, m: i32, ic: i32, mc: i32, pc: i32, kc: i32): void {
+  const full = mc - (mc % MR);
+  const panelBytes = <usize> (MR * kc) << 2;
+  for (let l = 0; l < kc; l++) {
+    const src = a + ((<usize> (pc + l) * <usize> m + <usize> ic) << 2);
+    let d = dst + <usize> (l * MR * 4);
+    let ir = 0;
+    for (; ir < full; ir += MR) {
+      const s = src + (<usize> ir << 2);
+      v128.store(d, v128.load(s));
+      store<f32>(d, load<f32>(s, 16), 16);
+      store<f32>(d, load<f32>(s, 20), 20);
+      d += panelBytes;
+    }
+    if (ir < mc) {
+      for (let r = 0; r < MR; r++) {
+        store<f32>(d + (<usize> r << 2), ir + r < mc ? load<f32>(src + (<usize> (ir + r) << 2)) : 0);
+      }
+    }
+  }
+}
+
+/**
  * Packs depth [pc, pc+kc) × columns [jc, jc+nc) of op(B) into NR-wide micro-panels:
  * panel p holds, for each l, the NR values op(B)[pc + l, jc + p·NR + c] (zero past nc).
  */
@@ -232,73 +241,78 @@ function packPanelsB(
   jc: i32,
   nc: i32,
 ): void {
+  if (!transB) {
+    packPanelsBN(dst, b, n, pc, kc, jc, nc);
+    return;
+  }
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
     const d = dst + ((<usize> jr * <usize> kc) << 2);
     const j = jc + jr;
-    if (!transB) {
-      // stored k×n: the NR values of one l are contiguous
-      let src = b + ((<usize> pc * <usize> n + <usize> j) << 2);
-      const ld = <usize> n << 2;
-      if (nr == NR) {
-        for (let l = 0; l < kc; l++) {
-          const q = d + (<usize> l << 5);
-          v128.store(q, v128.load(src));
-          v128.store(q, v128.load(src, 16), 16);
-          src += ld;
+    // stored n×k: each column of op(B) is a contiguous row; transpose 4×4 blocks
+    const ld = <usize> k << 2;
+    if (nr == NR) {
+      for (let h = 0; h < 2; h++) {
+        const s0 = b + ((<usize> (j + 4 * h) * <usize> k + <usize> pc) << 2);
+        const s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+        const dh = d + (<usize> h << 4);
+        let l = 0;
+        for (; l + 4 <= kc; l += 4) {
+          const o = <usize> l << 2;
+          const r0 = v128.load(s0 + o), r1 = v128.load(s1 + o);
+          const r2 = v128.load(s2 + o), r3 = v128.load(s3 + o);
+          const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+          const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+          const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+          const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+          const q = dh + (<usize> l << 5);
+          v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+          v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+          v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+          v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
         }
-      } else {
-        for (let l = 0; l < kc; l++) {
-          for (let c = 0; c < NR; c++) {
-            store<f32>(
-              d + (<usize> (l * NR + c) << 2),
-              c < nr ? load<f32>(src + (<usize> c << 2)) : 0,
-            );
-          }
-          src += ld;
+        for (; l < kc; l++) {
+          const o = <usize> l << 2;
+          const q = dh + (<usize> l << 5);
+          store<f32>(q, load<f32>(s0 + o));
+          store<f32>(q, load<f32>(s1 + o), 4);
+          store<f32>(q, load<f32>(s2 + o), 8);
+          store<f32>(q, load<f32>(s3 + o), 12);
         }
       }
     } else {
-      // stored n×k: each column of op(B) is a contiguous row; transpose 4×4 blocks
-      const ld = <usize> k << 2;
-      if (nr == NR) {
-        for (let h = 0; h < 2; h++) {
-          const s0 = b + ((<usize> (j + 4 * h) * <usize> k + <usize> pc) << 2);
-          const s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
-          const dh = d + (<usize> h << 4);
-          let l = 0;
-          for (; l + 4 <= kc; l += 4) {
-            const o = <usize> l << 2;
-            const r0 = v128.load(s0 + o), r1 = v128.load(s1 + o);
-            const r2 = v128.load(s2 + o), r3 = v128.load(s3 + o);
-            const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-            const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-            const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-            const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-            const q = dh + (<usize> l << 5);
-            v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-            v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
-            v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
-            v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
-          }
-          for (; l < kc; l++) {
-            const o = <usize> l << 2;
-            const q = dh + (<usize> l << 5);
-            store<f32>(q, load<f32>(s0 + o));
-            store<f32>(q, load<f32>(s1 + o), 4);
-            store<f32>(q, load<f32>(s2 + o), 8);
-            store<f32>(q, load<f32>(s3 + o), 12);
-          }
+      for (let l = 0; l < kc; l++) {
+        for (let c = 0; c < NR; c++) {
+          const v: f32 = c < nr
+            ? load<f32>(b + ((<usize> (j + c) * <usize> k + <usize> (pc + l)) << 2))
+            : 0;
+          store<f32>(d + (<usize> (l * NR + c) << 2), v);
         }
-      } else {
-        for (let l = 0; l < kc; l++) {
-          for (let c = 0; c < NR; c++) {
-            const v: f32 = c < nr
-              ? load<f32>(b + ((<usize> (j + c) * <usize> k + <usize> (pc + l)) << 2))
-              : 0;
-            store<f32>(d + (<usize> (l * NR + c) << 2), v);
-          }
-        }
+      }
+    }
+  }
+}
+
+/**
+ * packPanelsB for B stored k×n: reads, for each l, the nc contiguous values of row pc + l once
+ * and scatters them into the NR-wide panels (a stride of n floats per panel would thrash).
+ */
+function packPanelsBN(dst: usize, b: usize, n: i32, pc: i32, kc: i32, jc: i32, nc: i32): void {
+  const full = nc - (nc % NR);
+  const panelBytes = <usize> (NR * kc) << 2;
+  for (let l = 0; l < kc; l++) {
+    const src = b + ((<usize> (pc + l) * <usize> n + <usize> jc) << 2);
+    let d = dst + (<usize> l << 5);
+    let jr = 0;
+    for (; jr < full; jr += NR) {
+      const s = src + (<usize> jr << 2);
+      v128.store(d, v128.load(s));
+      v128.store(d, v128.load(s, 16), 16);
+      d += panelBytes;
+    }
+    if (jr < nc) {
+      for (let c = 0; c < NR; c++) {
+        store<f32>(d + (<usize> c << 2), jr + c < nc ? load<f32>(src + (<usize> (jr + c) << 2)) : 0);
       }
     }
   }

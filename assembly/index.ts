@@ -6,7 +6,7 @@
 
 export { addBias, copy, fill, relu, reluBackward, scale, scaleByExp } from "./elementwise";
 export { gemm, gemmNaive, gemmWorkspaceBytes } from "./gemm";
-export { sparseGemmNN, sparseGemmTN, sparseWorkspaceBytes } from "./sparse";
+export { sparseGemmNN, sparseGemmTN, sparseNNWorkspaceBytes, sparseWorkspaceBytes } from "./sparse";
 export { absSum, dot, squaredError, sumRows } from "./reductions";
 export { batchNormBackward, batchNormEval, batchNormTrain } from "./batchnorm";
 export { layerNorm, layerNormBackward, layerNormReduce } from "./layernorm";

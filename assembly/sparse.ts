@@ -3,8 +3,9 @@
  * non-zero entries of A times n, not to m·k·n.
  * - `sparseGemmNN`: out (m×n) = A (m×k, sparse)·B (k×n): codes·dictionary (decoding).
  * - `sparseGemmTN`: out (m×n) = Aᵀ·B with A stored k×m (sparse): codesᵀ·dxHat (dictionary gradient).
- * Both gather the non-zeros of one row of op(A) into a list, then `accumulateRow` sums the
- * listed rows of B into the output row in register blocks of 32 floats.
+ * NN buckets the non-zeros of a block of rows by column (each row of B is then read once per
+ * block); TN gathers, per column block of A, lists of non-zeros that `accumulateRow` sums over
+ * rows of B in register blocks of 32 floats.
  */
 
 import { madd } from "./simd";
@@ -12,12 +13,25 @@ import { madd } from "./simd";
 /** Column block of A (rows of out) gathered at once by `sparseGemmTN`. */
 export const TN_BLOCK: i32 = 32;
 
-/** Workspace bytes per thread for sparse products of depth k. */
+/** Workspace bytes per thread of `sparseGemmTN` with depth k. */
 export function sparseWorkspaceBytes(k: i32): i32 {
   return (TN_BLOCK * 2 + 8 + k * TN_BLOCK * 2) << 2;
 }
 
-/** out = A·B (+ out) for the rows of out in this thread's part; A is m×k and mostly zeros. */
+/** Rows of out handled per block by `sparseGemmNN` (their output rows stay in L2). */
+export const NN_BLOCK: i32 = 128;
+
+/** Workspace bytes per thread of `sparseGemmNN` with depth k. */
+export function sparseNNWorkspaceBytes(k: i32): i32 {
+  return ((k + 4) * 2 + NN_BLOCK * k * 2) << 2;
+}
+
+/**
+ * out = A·B (+ out) for the rows of out in this thread's part; A is m×k and mostly zeros.
+ * Rows go in blocks of NN_BLOCK: the non-zeros of the block are bucketed by column l of A
+ * (a CSC of the block), then each row l of B is read once per block and added, scaled, into
+ * the output rows that use it (an axpy against rows that stay in L2, B's row in L1).
+ */
 export function sparseGemmNN(
   out: usize,
   a: usize,
@@ -33,12 +47,112 @@ export function sparseGemmNN(
 ): void {
   const per = (m + nt - 1) / nt;
   const i0 = min(tid * per, m), i1 = min(i0 + per, m);
-  const idx = ws + <usize> tid * wsStride;
-  const val = idx + (<usize> k << 2);
-  for (let i = i0; i < i1; i++) {
-    const row = a + ((<usize> i * <usize> k) << 2);
-    const count = gatherRow(idx, val, row, k);
-    accumulateRow(out + ((<usize> i * <usize> n) << 2), b, n, idx, val, count, accumulate);
+  const start = ws + <usize> tid * wsStride; // k + 1 i32 bucket starts
+  const cursor = start + (<usize> (k + 4) << 2); // k i32 fill cursors
+  const rowsOf = cursor + (<usize> (k + 4) << 2); // ≤ NN_BLOCK·k i32 row indices
+  const vals = rowsOf + (<usize> (NN_BLOCK * k) << 2); // and their values
+  const ldb = <usize> n << 2;
+  for (let ib = i0; ib < i1; ib += NN_BLOCK) {
+    const ie = min(ib + NN_BLOCK, i1);
+    if (!accumulate) {
+      memory.fill(out + ((<usize> ib * <usize> n) << 2), 0, (<usize> (ie - ib) * <usize> n) << 2);
+    }
+    // pass 1: count the non-zeros of each column l in the block
+    memory.fill(start, 0, <usize> (k + 1) << 2);
+    for (let i = ib; i < ie; i++) {
+      const row = a + ((<usize> i * <usize> k) << 2);
+      let l = 0;
+      for (; l + 16 <= k; l += 16) {
+        const p = row + (<usize> l << 2);
+        const any = v128.or(
+          v128.or(v128.load(p), v128.load(p, 16)),
+          v128.or(v128.load(p, 32), v128.load(p, 48)),
+        );
+        if (v128.any_true(any)) {
+          for (let q = l; q < l + 16; q++) {
+            if (load<f32>(row + (<usize> q << 2)) != 0) {
+              const c = start + (<usize> (q + 1) << 2);
+              store<i32>(c, load<i32>(c) + 1);
+            }
+          }
+        }
+      }
+      for (; l < k; l++) {
+        if (load<f32>(row + (<usize> l << 2)) != 0) {
+          const c = start + (<usize> (l + 1) << 2);
+          store<i32>(c, load<i32>(c) + 1);
+        }
+      }
+    }
+    for (let l = 0; l < k; l++) {
+      const c = start + (<usize> (l + 1) << 2);
+      const s0 = load<i32>(c - 4);
+      store<i32>(c, load<i32>(c) + s0);
+      store<i32>(cursor + (<usize> l << 2), s0);
+    }
+    // pass 2: bucket (row, value) by column
+    for (let i = ib; i < ie; i++) {
+      const row = a + ((<usize> i * <usize> k) << 2);
+      let l = 0;
+      for (; l < k; l += 16) {
+        const p = row + (<usize> l << 2);
+        const full = l + 16 <= k;
+        const any = full
+          ? v128.any_true(
+            v128.or(
+              v128.or(v128.load(p), v128.load(p, 16)),
+              v128.or(v128.load(p, 32), v128.load(p, 48)),
+            ),
+          )
+          : true;
+        if (any) {
+          const qe = min(l + 16, k);
+          for (let q = l; q < qe; q++) {
+            const v = load<f32>(row + (<usize> q << 2));
+            if (v != 0) {
+              const c = cursor + (<usize> q << 2);
+              const t = load<i32>(c);
+              store<i32>(c, t + 1);
+              store<i32>(rowsOf + (<usize> t << 2), i);
+              store<f32>(vals + (<usize> t << 2), v);
+            }
+          }
+        }
+      }
+    }
+    // pass 3: out[i, :] += v·B[l, :] for every (i, v) in column l
+    for (let l = 0; l < k; l++) {
+      const t0 = load<i32>(start + (<usize> l << 2)), t1 = load<i32>(start + (<usize> (l + 1) << 2));
+      if (t0 == t1) continue;
+      const br = b + <usize> l * ldb;
+      for (let t = t0; t < t1; t++) {
+        const o = out + <usize> load<i32>(rowsOf + (<usize> t << 2)) * ldb;
+        axpy(o, br, load<f32>(vals + (<usize> t << 2)), n);
+      }
+    }
+  }
+}
+
+/** o[0..n) += v·x[0..n), 16 floats per step then a scalar tail. */
+// @ts-ignore: decorator
+@inline function axpy(o: usize, x: usize, v: f32, n: i32): void {
+  const vv = f32x4.splat(v);
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const p = <usize> j << 2;
+    const op = o + p, xp = x + p;
+    v128.store(op, madd(vv, v128.load(xp), v128.load(op)));
+    v128.store(op, madd(vv, v128.load(xp, 16), v128.load(op, 16)), 16);
+    v128.store(op, madd(vv, v128.load(xp, 32), v128.load(op, 32)), 32);
+    v128.store(op, madd(vv, v128.load(xp, 48), v128.load(op, 48)), 48);
+  }
+  for (; j + 4 <= n; j += 4) {
+    const p = <usize> j << 2;
+    v128.store(o + p, madd(vv, v128.load(x + p), v128.load(o + p)));
+  }
+  for (; j < n; j++) {
+    const p = <usize> j << 2;
+    store<f32>(o + p, load<f32>(o + p) + v * load<f32>(x + p));
   }
 }
 
@@ -131,38 +245,6 @@ export function sparseGemmTN(
       );
     }
   }
-}
-
-/** Writes the column indices and values of the non-zeros of a k-long row; returns their count. */
-function gatherRow(idx: usize, val: usize, row: usize, k: i32): i32 {
-  let count = 0;
-  let l = 0;
-  for (; l + 16 <= k; l += 16) {
-    const p = row + (<usize> l << 2);
-    const any = v128.or(
-      v128.or(v128.load(p), v128.load(p, 16)),
-      v128.or(v128.load(p, 32), v128.load(p, 48)),
-    );
-    if (v128.any_true(any)) {
-      for (let q = l; q < l + 16; q++) {
-        const v = load<f32>(row + (<usize> q << 2));
-        if (v != 0) {
-          store<i32>(idx + (<usize> count << 2), q);
-          store<f32>(val + (<usize> count << 2), v);
-          count++;
-        }
-      }
-    }
-  }
-  for (; l < k; l++) {
-    const v = load<f32>(row + (<usize> l << 2));
-    if (v != 0) {
-      store<i32>(idx + (<usize> count << 2), l);
-      store<f32>(val + (<usize> count << 2), v);
-      count++;
-    }
-  }
-  return count;
 }
 
 /**

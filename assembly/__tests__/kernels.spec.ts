@@ -4,7 +4,7 @@
  */
 
 import { gemm, gemmNaive, gemmWorkspaceBytes } from "../gemm";
-import { sparseGemmNN, sparseGemmTN, sparseWorkspaceBytes } from "../sparse";
+import { sparseGemmNN, sparseGemmTN, sparseNNWorkspaceBytes, sparseWorkspaceBytes } from "../sparse";
 import { addBias, relu, reluBackward, scale } from "../elementwise";
 import { dot, sumRows } from "../reductions";
 import { heavisideL0, jumpRelu, jumpReluBackward, kernelValue } from "../jumprelu";
@@ -73,7 +73,7 @@ describe("sparse", () => {
     const a = zeros(m * k);
     for (let i = 0; i < m * k; i += 7) store<f32>(a + (<usize>i << 2), rnd());
     const b = floats(k * n), got = zeros(m * n), want = zeros(m * n);
-    const ws = heap.alloc(<usize>sparseWorkspaceBytes(k));
+    const ws = heap.alloc(<usize>sparseNNWorkspaceBytes(k));
     sparseGemmNN(got, a, b, m, n, k, false, ws, 0, 0, 1);
     gemmNaive(want, a, b, m, n, k, false, false, false);
     expect<f64>(maxRelErr(got, want, m * n)).toBeLessThan(1e-5);

@@ -16,6 +16,7 @@ import type {
 } from "../backend.ts";
 import { MAX_THREADS, PARTIALS_BASE } from "./control.ts";
 import type { Heap } from "./heap.ts";
+import { type CopyOut, createCopyOut } from "./copy_out.ts";
 import type { ThreadPool } from "./pool.ts";
 
 /** A WASM buffer: `length` floats at byte offset `ptr` of the shared memory. */
@@ -38,6 +39,7 @@ export class WasmBackend implements Backend {
   #gemmWs: number;
   #disposed = false;
   #live = new Set<WasmBuffer>();
+  #copyOut: CopyOut;
 
   #parallelMin: number;
 
@@ -47,6 +49,7 @@ export class WasmBackend implements Backend {
     this.pool = pool;
     this.simd = simd;
     this.#gemmWs = pool.exports.gemmWorkspaceBytes() as number;
+    this.#copyOut = createCopyOut(heap.memory);
   }
 
   /** Threads (workers + the calling thread). */
@@ -115,8 +118,7 @@ export class WasmBackend implements Backend {
           `Expected a non-negative offset and length, got ${offset} and ${length}`,
         );
       }
-      const start = (p >>> 2) + offset;
-      return Promise.resolve(this.heap.f32.slice(start, start + length));
+      return Promise.resolve(this.#copyOut((p >>> 2) + offset, length));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -157,7 +159,9 @@ export class WasmBackend implements Backend {
     const parallel = this.#par((m * n * k) / 8);
     if (p.sparseA && !p.transB && k > 0) {
       // sparse paths: workspace for the non-zero lists of one row (NN) or one column block (TN)
-      const bytes = p.transA ? (32 * 2 + 8 + k * 32 * 2) * 4 : k * 8;
+      const ex = this.pool.exports;
+      const bytes =
+        (p.transA ? ex.sparseWorkspaceBytes(k) : ex.sparseNNWorkspaceBytes(k)) as number;
       const [ws, stride] = this.#workspace(bytes);
       const fn = p.transA ? "sparseGemmTN" : "sparseGemmNN";
       this.pool.run(fn, [o, pa, pb, m, n, k, acc, ws, stride], this.#par(m * 4096));
