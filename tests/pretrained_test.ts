@@ -287,6 +287,10 @@ Deno.test("loadPretrained() names the problem of corrupted, truncated and mismat
     "the file may be truncated",
   );
   await assertRejects(load({ "cfg.json": cfg }), TypeError, "is a SAELens cfg.json alone");
+  // a path naming one of the SAELens files reads its directory
+  const viaFile = await loadPretrained(`${dir}/sae_weights.safetensors`, { device });
+  await checkForward(viaFile, "saelens", "path of sae_weights.safetensors");
+  viaFile.dispose();
   await assertRejects(
     load({ "cfg.json": cfg, "README.md": "hi" }),
     TypeError,

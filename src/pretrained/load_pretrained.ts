@@ -46,6 +46,12 @@ export const KNOWN_FILES = [
   "model.safetensors",
 ] as const;
 
+function isFiles(
+  source: PretrainedSource,
+): source is { files: Record<string, Uint8Array | string> } {
+  return typeof source === "object" && !(source instanceof URL);
+}
+
 /** What a file holds, from its first bytes and, for safetensors, its header. */
 function sniff(bytes: Uint8Array, name: string): PretrainedFormat {
   if (
@@ -100,7 +106,12 @@ export async function detectPretrained(
   source: PretrainedSource,
   options: { format?: PretrainedFormat } & SourceOptions = {},
 ): Promise<DetectedPretrained> {
-  const set = openSource(source, options);
+  let set = openSource(source, options);
+  // a path or URL naming a SAELens file: read its directory
+  if ((set.single === "cfg.json" || set.single === "sae_weights.safetensors") && !isFiles(source)) {
+    const text = source instanceof URL ? source.href : source;
+    set = openSource(text.slice(0, text.length - set.single.length) || ".", options);
+  }
   const files: Record<string, Uint8Array> = {};
   const get = async (name: string) => {
     if (!(name in files)) {
