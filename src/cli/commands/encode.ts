@@ -31,8 +31,8 @@ export const ENCODE: CommandSpec = {
     "top-k": {
       kind: "integer",
       alias: "k",
-      help: "Keep the k largest codes per token (indices -1 and values 0 pad rows with fewer)",
-      default: 32,
+      help:
+        "Keep the k largest codes per token (indices -1 and values 0 pad rows with fewer; default min(32, concepts))",
     },
     csr: {
       kind: "boolean",
@@ -103,7 +103,7 @@ export async function runEncode(
   try {
     checkActivations(reader.shape, sae, positionals.activations!);
     const C = sae.nbConcepts;
-    const k = options["top-k"] as number;
+    const k = (options["top-k"] as number | undefined) ?? Math.min(32, C);
     if (!csr && (k < 1 || k > C)) {
       throw new UsageError(`--top-k must be between 1 and ${C} (the concepts), got ${k}`);
     }
