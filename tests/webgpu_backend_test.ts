@@ -27,8 +27,8 @@ backendConformance(`webgpu${reason}`, () => createWebGpuBackend({ allowFallback:
 });
 
 backendConformance(
-  `webgpu, at most 2 workgroups per dispatch (split grids)${reason}`,
-  () => createWebGpuBackend({ allowFallback: true, maxWorkgroupsPerDimension: 2 }),
+  `webgpu, at most 2 workgroups per dispatch (split grids), a submit every 3 dispatches${reason}`,
+  () => createWebGpuBackend({ allowFallback: true, maxWorkgroupsPerDimension: 2, flushEvery: 3 }),
   { tolerance: TOL, ignore: noGpu },
 );
 
@@ -95,6 +95,26 @@ gpuTest(
     );
   },
 );
+
+Deno.test("webgpu: without navigator.gpu, hasRealGpu() is false and createWebGpuBackend throws", async () => {
+  const nav = globalThis.navigator as unknown as Record<string, unknown>;
+  Object.defineProperty(nav, "gpu", { value: undefined, configurable: true });
+  try {
+    assert((await hasRealGpu()) === false, "expected hasRealGpu() to be false");
+    let message = "";
+    await createWebGpuBackend({ allowFallback: true }).catch((e) => (message = e.message));
+    assert(
+      /navigator\.gpu/.test(message),
+      `expected an error naming navigator.gpu, got "${message}"`,
+    );
+  } finally {
+    delete nav.gpu;
+  }
+  assert(
+    !noGpu === !!(globalThis.navigator as { gpu?: GPU }).gpu,
+    "navigator.gpu was not restored",
+  );
+});
 
 Deno.test({
   name: `webgpu: a fallback adapter is refused without allowFallback${reason}`,
