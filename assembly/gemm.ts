@@ -3,8 +3,8 @@
  * B is packed in KC×NC blocks of NR-wide micro-panels, A in MC×KC blocks of MR-high micro-panels,
  * and a register-resident MR×NR micro-kernel (6×8 floats = 12 f32x4 accumulators) runs over them.
  * Packing reads every transpose layout, so one micro-kernel serves NN, NT, TN and TT.
- * Threads split the output columns (or the rows when n is narrow); each packs its own panels into
- * its workspace: `gemmWorkspaceBytes()` bytes per thread.
+ * Threads split the output columns, or the rows when m > n (so that the larger operand is packed
+ * once); each packs its own panels into its workspace: `gemmWorkspaceBytes()` bytes per thread.
  */
 
 import { madd } from "./simd";
@@ -46,7 +46,10 @@ export function gemm(
 ): void {
   let i0 = 0, i1 = m, j0 = 0, j1 = n;
   const colTiles = (n + NR - 1) / NR, rowTiles = (m + MR - 1) / MR;
-  if (colTiles >= nt * 4 || colTiles >= rowTiles) {
+  // Split the dimension whose operand is cheaper to pack twice: splitting the columns makes every
+  // thread pack all of op(A) (m·k), splitting the rows all of op(B) (k·n).
+  const splitCols = m > n ? rowTiles < nt * 4 : colTiles >= nt * 4 || colTiles >= rowTiles;
+  if (splitCols) {
     const per = ((colTiles + nt - 1) / nt) * NR;
     j0 = min(tid * per, n);
     j1 = min(j0 + per, n);

@@ -30,7 +30,6 @@ const quick = flag("quick");
 const threads = opt("threads", hardwareConcurrency());
 const reps = quick ? 2 : 4;
 const [M, K, N] = [1024, 768, 10000];
-const GEMM_FLOP = 2 * M * K * N;
 
 interface Row {
   what: string;
@@ -129,7 +128,7 @@ if (!flag("no-tfjs")) {
   }
 }
 
-for (const [simd, i] of builds.map((s, i) => [s, i] as const)) {
+for (const simd of builds) {
   for (const t of [...new Set([1, threads])]) {
     const key = `${simd}/${t}`;
     rows.push({
@@ -139,7 +138,6 @@ for (const [simd, i] of builds.map((s, i) => [s, i] as const)) {
       unit: "GFLOP/s",
       pct: 100,
     });
-    void i;
   }
 }
 rows.push({

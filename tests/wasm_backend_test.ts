@@ -91,6 +91,27 @@ Deno.test("createWasmBackend(): GEMM spans several KC and NC blocks (300×1100·
   }
 });
 
+Deno.test("createWasmBackend(): GEMM with m > n splits the rows between threads (500×40·300)", async () => {
+  const rng = new Rng(25);
+  const [m, n, k] = [500, 40, 300];
+  const b = await createWasmBackend({ threads: 2 });
+  try {
+    for (const [transA, transB] of [[true, false], [false, false], [false, true]]) {
+      const p = { m, n, k, transA, transB, accumulate: true };
+      const [got, want] = await matmulBoth(
+        b,
+        p,
+        rng.uniform(m * k),
+        rng.uniform(k * n),
+        rng.uniform(m * n),
+      );
+      assertClose(got, want, 1e-5, JSON.stringify(p));
+    }
+  } finally {
+    b.dispose();
+  }
+});
+
 Deno.test("createWasmBackend(): GEMM 256×768·768×1024 spot check against dot products", async () => {
   const rng = new Rng(23);
   const [m, n, k] = [256, 1024, 768];
