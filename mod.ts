@@ -35,3 +35,5 @@ export * as losses from "./src/losses.ts";
 export * from "./src/io/safetensors.ts";
 export * from "./src/io/npy.ts";
 export * from "./src/io/npz.ts";
+export * from "./src/train/mod.ts";
+export * from "./src/pretrained/mod.ts";
