@@ -9,8 +9,8 @@ import { partEnd, partStart } from "./simd";
 
 /** Columns handled per pass (their f64 sums stay in L1). */
 export const BN_BLOCK: i32 = 256;
-/** Workspace bytes per thread: two f64 and three f32 rows of BN_BLOCK. */
-export const BN_WORKSPACE: i32 = BN_BLOCK * 28;
+/** Workspace bytes per thread: five f64 rows of BN_BLOCK. */
+export const BN_WORKSPACE: i32 = BN_BLOCK * 40;
 
 /** Training mode: batch statistics, mean/rstd stored, running statistics updated. */
 export function batchNormTrain(
@@ -174,8 +174,8 @@ export function batchNormBackward(
   const c0 = partStart(cols, tid, nt, 4), c1 = partEnd(cols, tid, nt, 4);
   const sDy = ws + <usize> tid * wsStride;
   const sDyX = sDy + (<usize> BN_BLOCK << 3);
-  const k1 = sDyX + (<usize> BN_BLOCK << 3);
-  const k2 = k1 + (<usize> BN_BLOCK << 2), k3 = k2 + (<usize> BN_BLOCK << 2);
+  const ka = sDyX + (<usize> BN_BLOCK << 3);
+  const kDy = ka + (<usize> BN_BLOCK << 3), kDyX = kDy + (<usize> BN_BLOCK << 3);
   for (let cb = c0; cb < c1; cb += BN_BLOCK) {
     const w = min(BN_BLOCK, c1 - cb);
     memory.fill(sDy, 0, <usize> BN_BLOCK << 4);
@@ -205,38 +205,43 @@ export function batchNormBackward(
         store<f64>(sDyX + p8, load<f64>(sDyX + p8) + gv * xh);
       }
     }
-    // per column: dbias, dweight, and f32 coefficients of dx = k1·dy − k2 − k3·(x − mean)
+    // per column: dbias, dweight, and the f64 coefficients of
+    // dx = a·(dy − mean(dy) − x̂·mean(dy·x̂)), a = rstd·w, x̂ = (x − mean)·rstd (as the reference)
     for (let c = 0; c < w; c++) {
-      const cc = <usize> (cb + c) << 2;
-      const sd = load<f64>(sDy + (<usize> c << 3)), sdx = load<f64>(sDyX + (<usize> c << 3));
+      const cc = <usize> (cb + c) << 2, c8 = <usize> c << 3;
+      const sd = load<f64>(sDy + c8), sdx = load<f64>(sDyX + c8);
       store<f32>(dbias + cc, <f32> (<f64> load<f32>(dbias + cc) + sd));
       store<f32>(dweight + cc, <f32> (<f64> load<f32>(dweight + cc) + sdx));
-      const r = <f64> load<f32>(rstd + cc);
-      const a = r * <f64> load<f32>(weight + cc);
-      store<f32>(k1 + (<usize> c << 2), <f32> a);
-      store<f32>(k2 + (<usize> c << 2), <f32> (a * sd / <f64> rows));
-      store<f32>(k3 + (<usize> c << 2), <f32> (a * sdx / <f64> rows * r));
+      store<f64>(ka + c8, <f64> load<f32>(rstd + cc) * <f64> load<f32>(weight + cc));
+      store<f64>(kDy + c8, sd / <f64> rows);
+      store<f64>(kDyX + c8, sdx / <f64> rows);
     }
     for (let r = 0; r < rows; r++) {
       const off = (<usize> r * <usize> cols + <usize> cb) << 2;
       const g = dy + off, xr = x + off, o = dx + off;
       let c = 0;
-      for (; c + 4 <= w; c += 4) {
-        const p = <usize> c << 2;
-        const xc = f32x4.sub(v128.load(xr + p), v128.load(mu + p));
-        const v = f32x4.sub(
-          f32x4.sub(f32x4.mul(v128.load(k1 + p), v128.load(g + p)), v128.load(k2 + p)),
-          f32x4.mul(v128.load(k3 + p), xc),
+      for (; c + 2 <= w; c += 2) {
+        const p4 = <usize> c << 2, p8 = <usize> c << 3;
+        const xh = f64x2.mul(
+          f64x2.sub(
+            f64x2.promote_low_f32x4(v128.load64_zero(xr + p4)),
+            f64x2.promote_low_f32x4(v128.load64_zero(mu + p4)),
+          ),
+          f64x2.promote_low_f32x4(v128.load64_zero(rs + p4)),
         );
-        v128.store(o + p, v);
+        const gv = f64x2.promote_low_f32x4(v128.load64_zero(g + p4));
+        const inner = f64x2.sub(
+          f64x2.sub(gv, v128.load(kDy + p8)),
+          f64x2.mul(xh, v128.load(kDyX + p8)),
+        );
+        const v = f32x4.demote_f64x2_zero(f64x2.mul(v128.load(ka + p8), inner));
+        v128.store64_lane(o + p4, v, 0);
       }
       for (; c < w; c++) {
-        const p = <usize> c << 2;
-        const xc = load<f32>(xr + p) - load<f32>(mu + p);
-        store<f32>(
-          o + p,
-          load<f32>(k1 + p) * load<f32>(g + p) - load<f32>(k2 + p) - load<f32>(k3 + p) * xc,
-        );
+        const p4 = <usize> c << 2, p8 = <usize> c << 3;
+        const xh = (<f64> load<f32>(xr + p4) - <f64> load<f32>(mu + p4)) * <f64> load<f32>(rs + p4);
+        const inner = <f64> load<f32>(g + p4) - load<f64>(kDy + p8) - xh * load<f64>(kDyX + p8);
+        store<f32>(o + p4, <f32> (load<f64>(ka + p8) * inner));
       }
     }
   }

@@ -54,10 +54,20 @@ export class Rng {
   }
 }
 
-/** Compares `got` against `want` element by element; throws with the worst index. */
-export function assertClose(got: Float32Array, want: Float32Array, tol: number, what: string) {
+/**
+ * Compares `got` against `want` element by element; throws with the worst index. The scale of
+ * the tolerance is the largest |want|, or `floor` if larger (for values that are zero up to
+ * rounding, e.g. a bias gradient in front of a BatchNorm).
+ */
+export function assertClose(
+  got: Float32Array,
+  want: Float32Array,
+  tol: number,
+  what: string,
+  floor = 0,
+) {
   assert(got.length === want.length, `${what}: expected length ${want.length}, got ${got.length}`);
-  let scale = 0;
+  let scale = floor;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
   let worst = -1, worstExcess = 0;
   for (let i = 0; i < want.length; i++) {

@@ -24,6 +24,9 @@ class WasmBuffer implements DeviceBuffer {
   constructor(readonly owner: WasmBackend, public ptr: number, readonly length: number) {}
 }
 
+/** Workspace bytes per thread of the batchnorm kernels (BN_WORKSPACE of assembly/batchnorm.ts). */
+const BN_WORKSPACE = 256 * 40;
+
 /** Default elements below which an op runs on the calling thread only (a dispatch costs µs). */
 export const PARALLEL_MIN = 1 << 15;
 
@@ -218,7 +221,7 @@ export class WasmBackend implements Backend {
       cols,
       momentum,
       eps,
-      ...this.#workspace(256 * 28),
+      ...this.#workspace(BN_WORKSPACE),
     ];
     this.pool.run("batchNormTrain", args, this.#par(n));
   }
@@ -244,7 +247,7 @@ export class WasmBackend implements Backend {
       rows,
       cols,
       eps,
-      ...this.#workspace(256 * 28),
+      ...this.#workspace(BN_WORKSPACE),
     ];
     this.pool.run("batchNormEval", args, this.#par(n));
   }
@@ -272,7 +275,7 @@ export class WasmBackend implements Backend {
       this.#ptr(weight, cols, "weight"),
       rows,
       cols,
-      ...this.#workspace(256 * 28),
+      ...this.#workspace(BN_WORKSPACE),
     ];
     this.pool.run("batchNormBackward", args, this.#par(n));
   }
