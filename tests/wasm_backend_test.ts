@@ -8,6 +8,7 @@ import { assertClose, backendConformance, Rng } from "./_backend_conformance.ts"
 import { createReferenceBackend } from "../src/backends/reference.ts";
 import { createWasmBackend, relaxedSimdSupported } from "../src/backends/wasm/mod.ts";
 import type { Backend, MatmulParams } from "../src/backends/backend.ts";
+import type { WasmBackend } from "../src/backends/wasm/backend.ts";
 
 for (const simd of ["relaxed", "plain"] as const) {
   for (const threads of [1, 2]) {
@@ -209,4 +210,27 @@ Deno.test("createWasmBackend(): errors", async () => {
     b.dispose();
   }
   await expectThrow(() => b.alloc(4), TypeError, /disposed/);
+});
+
+Deno.test("createWasmBackend(): a kernel that traps in a worker throws instead of hanging", async () => {
+  const b = (await createWasmBackend({ threads: 2 })) as WasmBackend;
+  try {
+    // thread 0 fills [dst, dst + 200000) inside the memory, thread 1 the next 200000 bytes past it
+    const dst = b.heap.memory.buffer.byteLength - 300_000;
+    let error: unknown = null;
+    try {
+      b.pool.run("fill", [dst, 1, 100_000], true);
+    } catch (e) {
+      error = e;
+    }
+    if (!(error instanceof Error) || !/fill failed in worker 1/.test(error.message)) {
+      throw new Error(`expected an Error naming fill and worker 1, got ${error}`);
+    }
+    // the pool still works afterwards
+    const x = b.alloc(100_000);
+    b.fill(x, 3, 100_000);
+    assertClose(await b.download(x, 99_998), new Float32Array([3, 3]), 0, "fill after a failure");
+  } finally {
+    b.dispose();
+  }
 });
