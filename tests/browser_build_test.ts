@@ -2,7 +2,7 @@
  * `scripts/build_web.ts` (worker bundles next to the library bundle, URLs rewritten) and
  * `scripts/serve_web.ts` (COOP/COEP headers, content types, no way out of the served folder).
  */
-import { deepEqual, equal, ok as assert } from "node:assert/strict";
+import { equal, ok as assert } from "node:assert/strict";
 import { buildWeb, stopBuilder } from "../scripts/build_web.ts";
 import { ISOLATION_HEADERS, serveWeb } from "../scripts/serve_web.ts";
 
