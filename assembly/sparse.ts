@@ -1,36 +1,110 @@
 /**
  * Sparse-A matrix products for codes that are mostly zeros: the cost is proportional to the
- * non-zero entries of A times n, not to m·k·n.
+ * non-zero entries of A times n (plus one scan of A), not to m·k·n.
  * - `sparseGemmNN`: out (m×n) = A (m×k, sparse)·B (k×n): codes·dictionary (decoding).
  * - `sparseGemmTN`: out (m×n) = Aᵀ·B with A stored k×m (sparse): codesᵀ·dxHat (dictionary gradient).
- * NN buckets the non-zeros of a block of rows by column (each row of B is then read once per
- * block); TN gathers, per column block of A, lists of non-zeros that `accumulateRow` sums over
- * rows of B in register blocks of 32 floats.
+ * Both bucket the non-zeros of a block of A by the row of B they multiply (a compressed-column
+ * copy of the block, built in two scans that find non-zeros 16 at a time with a SIMD bitmask):
+ * NN then adds each row of B, read once per block, into the output rows that use it; TN sums, for
+ * each output row, the listed rows of B in register blocks of 32 floats.
  */
 
 import { madd } from "./simd";
 
-/** Column block of A (rows of out) gathered at once by `sparseGemmTN`. */
-export const TN_BLOCK: i32 = 32;
-
-/** Workspace bytes per thread of `sparseGemmTN` with depth k. */
-export function sparseWorkspaceBytes(k: i32): i32 {
-  return (TN_BLOCK * 2 + 8 + k * TN_BLOCK * 2) << 2;
-}
-
 /** Rows of out handled per block by `sparseGemmNN` (their output rows stay in L2). */
-export const NN_BLOCK: i32 = 128;
+export const NN_BLOCK: i32 = 256;
+/** Columns of A (rows of out) handled per block by `sparseGemmTN`. */
+export const TN_BLOCK: i32 = 512;
 
 /** Workspace bytes per thread of `sparseGemmNN` with depth k. */
 export function sparseNNWorkspaceBytes(k: i32): i32 {
   return ((k + 4) * 2 + NN_BLOCK * k * 2) << 2;
 }
 
+/** Workspace bytes per thread of `sparseGemmTN` with depth k. */
+export function sparseWorkspaceBytes(k: i32): i32 {
+  return ((TN_BLOCK + 4) * 2 + TN_BLOCK * k * 2) << 2;
+}
+
+/** Bit q (0..15) set where p[q] != 0 (NaN counts as non-zero). */
+// @ts-ignore: decorator
+@inline function nonZeroMask16(p: usize): i32 {
+  const z = f32x4.splat(0);
+  return i32x4.bitmask(f32x4.ne(v128.load(p), z)) |
+    (i32x4.bitmask(f32x4.ne(v128.load(p, 16), z)) << 4) |
+    (i32x4.bitmask(f32x4.ne(v128.load(p, 32), z)) << 8) |
+    (i32x4.bitmask(f32x4.ne(v128.load(p, 48), z)) << 12);
+}
+
+/**
+ * Counts the non-zeros of row[0..w) into counts[1 + q] (i32), 16 at a time.
+ */
+// @ts-ignore: decorator
+@inline function countRow(counts: usize, row: usize, w: i32): void {
+  let q = 0;
+  for (; q + 16 <= w; q += 16) {
+    let mask = nonZeroMask16(row + (<usize> q << 2));
+    while (mask != 0) {
+      const c = counts + (<usize> (q + ctz(mask) + 1) << 2);
+      store<i32>(c, load<i32>(c) + 1);
+      mask &= mask - 1;
+    }
+  }
+  for (; q < w; q++) {
+    if (load<f32>(row + (<usize> q << 2)) != 0) {
+      const c = counts + (<usize> (q + 1) << 2);
+      store<i32>(c, load<i32>(c) + 1);
+    }
+  }
+}
+
+/**
+ * Appends (tag, row[q]) to the bucket of q for every non-zero of row[0..w): cursor[q] (i32) is
+ * the next slot of bucket q in tags (i32) and vals (f32).
+ */
+// @ts-ignore: decorator
+@inline function bucketRow(cursor: usize, tags: usize, vals: usize, row: usize, w: i32, tag: i32): void {
+  let q = 0;
+  for (; q + 16 <= w; q += 16) {
+    let mask = nonZeroMask16(row + (<usize> q << 2));
+    while (mask != 0) {
+      const j = q + ctz(mask);
+      const c = cursor + (<usize> j << 2);
+      const t = load<i32>(c);
+      store<i32>(c, t + 1);
+      store<i32>(tags + (<usize> t << 2), tag);
+      store<f32>(vals + (<usize> t << 2), load<f32>(row + (<usize> j << 2)));
+      mask &= mask - 1;
+    }
+  }
+  for (; q < w; q++) {
+    const v = load<f32>(row + (<usize> q << 2));
+    if (v != 0) {
+      const c = cursor + (<usize> q << 2);
+      const t = load<i32>(c);
+      store<i32>(c, t + 1);
+      store<i32>(tags + (<usize> t << 2), tag);
+      store<f32>(vals + (<usize> t << 2), v);
+    }
+  }
+}
+
+/** counts[1..w] → bucket starts (prefix sums in place); cursor[q] = start of bucket q. */
+// @ts-ignore: decorator
+@inline function prefixSums(counts: usize, cursor: usize, w: i32): void {
+  for (let q = 0; q < w; q++) {
+    const c = counts + (<usize> (q + 1) << 2);
+    const s0 = load<i32>(c - 4);
+    store<i32>(c, load<i32>(c) + s0);
+    store<i32>(cursor + (<usize> q << 2), s0);
+  }
+}
+
 /**
  * out = A·B (+ out) for the rows of out in this thread's part; A is m×k and mostly zeros.
- * Rows go in blocks of NN_BLOCK: the non-zeros of the block are bucketed by column l of A
- * (a CSC of the block), then each row l of B is read once per block and added, scaled, into
- * the output rows that use it (an axpy against rows that stay in L2, B's row in L1).
+ * Rows go in blocks of NN_BLOCK: the non-zeros of the block are bucketed by column l of A, then
+ * each row l of B is read once per block and added, scaled, into the output rows that use it
+ * (an axpy against output rows that stay in L2, with B's row in L1).
  */
 export function sparseGemmNN(
   out: usize,
@@ -47,9 +121,9 @@ export function sparseGemmNN(
 ): void {
   const per = (m + nt - 1) / nt;
   const i0 = min(tid * per, m), i1 = min(i0 + per, m);
-  const start = ws + <usize> tid * wsStride; // k + 1 i32 bucket starts
-  const cursor = start + (<usize> (k + 4) << 2); // k i32 fill cursors
-  const rowsOf = cursor + (<usize> (k + 4) << 2); // ≤ NN_BLOCK·k i32 row indices
+  const start = ws + <usize> tid * wsStride; // k + 1 bucket starts
+  const cursor = start + (<usize> (k + 4) << 2); // k fill cursors
+  const rowsOf = cursor + (<usize> (k + 4) << 2); // ≤ NN_BLOCK·k row indices
   const vals = rowsOf + (<usize> (NN_BLOCK * k) << 2); // and their values
   const ldb = <usize> n << 2;
   for (let ib = i0; ib < i1; ib += NN_BLOCK) {
@@ -57,70 +131,11 @@ export function sparseGemmNN(
     if (!accumulate) {
       memory.fill(out + ((<usize> ib * <usize> n) << 2), 0, (<usize> (ie - ib) * <usize> n) << 2);
     }
-    // pass 1: count the non-zeros of each column l in the block
     memory.fill(start, 0, <usize> (k + 1) << 2);
-    for (let i = ib; i < ie; i++) {
-      const row = a + ((<usize> i * <usize> k) << 2);
-      let l = 0;
-      for (; l + 16 <= k; l += 16) {
-        const p = row + (<usize> l << 2);
-        const any = v128.or(
-          v128.or(v128.load(p), v128.load(p, 16)),
-          v128.or(v128.load(p, 32), v128.load(p, 48)),
-        );
-        if (v128.any_true(any)) {
-          for (let q = l; q < l + 16; q++) {
-            if (load<f32>(row + (<usize> q << 2)) != 0) {
-              const c = start + (<usize> (q + 1) << 2);
-              store<i32>(c, load<i32>(c) + 1);
-            }
-          }
-        }
-      }
-      for (; l < k; l++) {
-        if (load<f32>(row + (<usize> l << 2)) != 0) {
-          const c = start + (<usize> (l + 1) << 2);
-          store<i32>(c, load<i32>(c) + 1);
-        }
-      }
-    }
-    for (let l = 0; l < k; l++) {
-      const c = start + (<usize> (l + 1) << 2);
-      const s0 = load<i32>(c - 4);
-      store<i32>(c, load<i32>(c) + s0);
-      store<i32>(cursor + (<usize> l << 2), s0);
-    }
-    // pass 2: bucket (row, value) by column
-    for (let i = ib; i < ie; i++) {
-      const row = a + ((<usize> i * <usize> k) << 2);
-      let l = 0;
-      for (; l < k; l += 16) {
-        const p = row + (<usize> l << 2);
-        const full = l + 16 <= k;
-        const any = full
-          ? v128.any_true(
-            v128.or(
-              v128.or(v128.load(p), v128.load(p, 16)),
-              v128.or(v128.load(p, 32), v128.load(p, 48)),
-            ),
-          )
-          : true;
-        if (any) {
-          const qe = min(l + 16, k);
-          for (let q = l; q < qe; q++) {
-            const v = load<f32>(row + (<usize> q << 2));
-            if (v != 0) {
-              const c = cursor + (<usize> q << 2);
-              const t = load<i32>(c);
-              store<i32>(c, t + 1);
-              store<i32>(rowsOf + (<usize> t << 2), i);
-              store<f32>(vals + (<usize> t << 2), v);
-            }
-          }
-        }
-      }
-    }
-    // pass 3: out[i, :] += v·B[l, :] for every (i, v) in column l
+    for (let i = ib; i < ie; i++) countRow(start, a + ((<usize> i * <usize> k) << 2), k);
+    prefixSums(start, cursor, k);
+    for (let i = ib; i < ie; i++) bucketRow(cursor, rowsOf, vals, a + ((<usize> i * <usize> k) << 2), k, i);
+    // out[i, :] += v·B[l, :] for every (i, v) in bucket l
     for (let l = 0; l < k; l++) {
       const t0 = load<i32>(start + (<usize> l << 2)), t1 = load<i32>(start + (<usize> (l + 1) << 2));
       if (t0 == t1) continue;
@@ -156,7 +171,11 @@ export function sparseGemmNN(
   }
 }
 
-/** out = Aᵀ·B (+ out) for the rows of out in this thread's part; A is stored k×m, mostly zeros. */
+/**
+ * out = Aᵀ·B (+ out) for the rows of out in this thread's part; A is stored k×m, mostly zeros.
+ * Columns of A (rows of out) go in blocks of TN_BLOCK: each row of A contributes its contiguous
+ * segment of the block, bucketed by column; then each output row sums its bucket's rows of B.
+ */
 export function sparseGemmTN(
   out: usize,
   a: usize,
@@ -170,77 +189,30 @@ export function sparseGemmTN(
   tid: i32,
   nt: i32,
 ): void {
-  const blocks = (m + TN_BLOCK - 1) / TN_BLOCK;
-  const per = (blocks + nt - 1) / nt;
-  const i0 = min(tid * per * TN_BLOCK, m), i1 = min(i0 + per * TN_BLOCK, m);
-  const counts = ws + <usize> tid * wsStride; // TN_BLOCK + 1 i32 offsets
-  const fill = counts + (<usize> (TN_BLOCK + 4) << 2); // TN_BLOCK i32 cursors
-  const idx = fill + (<usize> (TN_BLOCK + 4) << 2); // k·TN_BLOCK i32
-  const val = idx + (<usize> (k * TN_BLOCK) << 2); // k·TN_BLOCK f32
-  const ld = <usize> m << 2;
-  for (let ib = i0; ib < i1; ib += TN_BLOCK) {
-    const w = min(TN_BLOCK, i1 - ib);
-    // pass 1: count the non-zeros of each column of A in the block
-    memory.fill(counts, 0, <usize> (TN_BLOCK + 1) << 2);
-    let src = a + (<usize> ib << 2);
-    for (let l = 0; l < k; l++) {
-      let c = 0;
-      for (; c + 4 <= w; c += 4) {
-        if (v128.any_true(v128.load(src + (<usize> c << 2)))) {
-          for (let q = c; q < c + 4; q++) {
-            if (load<f32>(src + (<usize> q << 2)) != 0) {
-              const p = counts + (<usize> (q + 1) << 2);
-              store<i32>(p, load<i32>(p) + 1);
-            }
-          }
-        }
-      }
-      for (; c < w; c++) {
-        if (load<f32>(src + (<usize> c << 2)) != 0) {
-          const p = counts + (<usize> (c + 1) << 2);
-          store<i32>(p, load<i32>(p) + 1);
-        }
-      }
-      src += ld;
-    }
-    // offsets
+  const blocks = (m + 15) / 16;
+  const per = ((blocks + nt - 1) / nt) * 16;
+  const c0 = min(tid * per, m), c1 = min(c0 + per, m);
+  const start = ws + <usize> tid * wsStride; // TN_BLOCK + 1 bucket starts
+  const cursor = start + (<usize> (TN_BLOCK + 4) << 2); // TN_BLOCK fill cursors
+  const rowsOf = cursor + (<usize> (TN_BLOCK + 4) << 2); // ≤ k·TN_BLOCK row indices of A
+  const vals = rowsOf + (<usize> (k * TN_BLOCK) << 2); // and their values
+  const lda = <usize> m << 2;
+  for (let cb = c0; cb < c1; cb += TN_BLOCK) {
+    const w = min(TN_BLOCK, c1 - cb);
+    memory.fill(start, 0, <usize> (w + 1) << 2);
+    const seg = a + (<usize> cb << 2);
+    for (let l = 0; l < k; l++) countRow(start, seg + <usize> l * lda, w);
+    prefixSums(start, cursor, w);
+    for (let l = 0; l < k; l++) bucketRow(cursor, rowsOf, vals, seg + <usize> l * lda, w, l);
     for (let c = 0; c < w; c++) {
-      const p = counts + (<usize> (c + 1) << 2);
-      store<i32>(p, load<i32>(p) + load<i32>(p - 4));
-      store<i32>(fill + (<usize> c << 2), load<i32>(p - 4));
-    }
-    // pass 2: fill the lists (row l ascending within each column)
-    src = a + (<usize> ib << 2);
-    for (let l = 0; l < k; l++) {
-      let c = 0;
-      for (; c < w; c += 4) {
-        const any = c + 4 <= w ? v128.any_true(v128.load(src + (<usize> c << 2))) : true;
-        if (any) {
-          const qe = min(c + 4, w);
-          for (let q = c; q < qe; q++) {
-            const v = load<f32>(src + (<usize> q << 2));
-            if (v != 0) {
-              const p = fill + (<usize> q << 2);
-              const t = load<i32>(p);
-              store<i32>(p, t + 1);
-              store<i32>(idx + (<usize> t << 2), l);
-              store<f32>(val + (<usize> t << 2), v);
-            }
-          }
-        }
-      }
-      src += ld;
-    }
-    for (let c = 0; c < w; c++) {
-      const start = load<i32>(counts + (<usize> c << 2));
-      const end = load<i32>(counts + (<usize> (c + 1) << 2));
+      const t0 = load<i32>(start + (<usize> c << 2)), t1 = load<i32>(start + (<usize> (c + 1) << 2));
       accumulateRow(
-        out + ((<usize> (ib + c) * <usize> n) << 2),
+        out + ((<usize> (cb + c) * <usize> n) << 2),
         b,
         n,
-        idx + (<usize> start << 2),
-        val + (<usize> start << 2),
-        end - start,
+        rowsOf + (<usize> t0 << 2),
+        vals + (<usize> t0 << 2),
+        t1 - t0,
         accumulate,
       );
     }
