@@ -114,8 +114,9 @@ Deno.test({
         module: ts.ModuleKind.NodeNext,
         moduleResolution: ts.ModuleResolutionKind.NodeNext,
         target: ts.ScriptTarget.ES2022,
-        // A Node project: no DOM types, no @types/node, and the package's .d.ts checked too.
-        lib: ["lib.es2022.d.ts"],
+        // Web-platform globals (URL, fetch, AbortSignal; a Node project has them from
+        // @types/node), no @types/node, and the package's own .d.ts checked too.
+        lib: ["lib.es2022.d.ts", "lib.dom.d.ts"],
         types: [],
         strict: true,
         noEmit: true,
