@@ -192,6 +192,59 @@ Deno.test({
   },
 });
 
+// The sparse product (the sparseA hint); a software adapter JIT-compiles it for about a minute,
+// so there it runs only on request, like the 8×8 tile.
+Deno.test({
+  name: `webgpu: matmul with the sparseA hint gives the dense path's bits${reason}${skip8x8}`,
+  ignore: noGpu || skip8x8 !== "",
+  fn: async () => {
+    const gpu = await createWebGpuBackend({ allowFallback: true, sparseDensity: 0.01 });
+    const ref = createReferenceBackend();
+    try {
+      const rng = new Rng(25);
+      // [m, n, k]: several row blocks, a partial 1024-column block, k over two 256-chunks
+      for (const [m, n, k] of [[37, 1030, 300], [20, 64, 513]]) {
+        for (const transA of [false, true]) {
+          for (const density of [0.004, 0.3]) { // the sparse path, then the dense one
+            const a = rng.sparse(m * k, 1 - density, -2, 2);
+            const b = rng.uniform(k * n);
+            const out0 = rng.uniform(m * n);
+            const bufs = [a, b, out0, out0].map((v) => {
+              const buf = gpu.alloc(v.length);
+              gpu.upload(buf, v);
+              return buf;
+            });
+            const [A, B, hinted, plain] = bufs;
+            const p = { m, n, k, transA, accumulate: true };
+            gpu.matmul(hinted, A, B, { ...p, sparseA: true });
+            gpu.matmul(plain, A, B, p);
+            const got = await gpu.download(hinted), want = await gpu.download(plain);
+            const what = `m=${m} n=${n} k=${k} transA=${transA} density=${density}`;
+            for (let i = 0; i < got.length; i++) {
+              if (!Object.is(got[i], want[i])) {
+                throw new Error(
+                  `${what}: expected the dense bits ${want[i]} at ${i}, got ${got[i]}`,
+                );
+              }
+            }
+            for (const buf of bufs) gpu.free(buf);
+            await same(
+              gpu,
+              ref,
+              { out: out0, a, b },
+              (be, x) => be.matmul(x.out, x.a, x.b, { ...p, sparseA: true }),
+              what,
+              1e-4,
+            );
+          }
+        }
+      }
+    } finally {
+      gpu.dispose();
+    }
+  },
+});
+
 gpuTest(
   "matmul and reductions split over many dispatches agree with the reference",
   async (gpu, ref) => {

@@ -36,6 +36,7 @@ import {
   SCALE_BY_EXP,
 } from "./wgsl/elementwise.ts";
 import { gemmKernel, gemmTile } from "./wgsl/gemm.ts";
+import { chooseKernel, SPARSE_COLS, SPARSE_ROWS, sparseGemmKernel } from "./wgsl/sparse_gemm.ts";
 import { heavisideL0Kernel, JUMP_RELU, jumpReluBackwardKernel } from "./wgsl/jump_relu.ts";
 import {
   layerNormBackwardKernel,
@@ -48,6 +49,7 @@ import {
   ABS_SUM,
   DOT,
   finishKernel,
+  NONZERO,
   partialCount,
   partialKernel,
   type PartialSpec,
@@ -75,17 +77,31 @@ export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
   private readonly kernels = new KernelCache();
 
+  readonly gemmTile: GemmTileChoice;
+  readonly fallback: boolean;
+  readonly sparseDensity: number;
+
   /**
    * @param ctx The device context.
-   * @param gemmTile "auto": 8x8 for products of at least 512×512 on hardware adapters, else 4x4
-   *   (software adapters JIT-compile the 8x8 kernel very slowly and gain nothing from it).
-   * @param fallback Whether the adapter is a software fallback.
+   * @param options `gemmTile` "auto" (default): 8x8 for products of at least 512×512 on hardware
+   *   adapters, else 4x4 (software adapters JIT-compile the 8x8 kernel very slowly and gain
+   *   nothing from it). `fallback`: whether the adapter is a software fallback.
+   *   `sparseDensity` (default 0.01 on hardware adapters, 0 on software ones, which JIT-compile
+   *   the sparse kernel for a minute): with the `sparseA` hint (and B not transposed), products
+   *   whose A has at most this fraction of nonzeros take the sparse kernel (decided on the GPU,
+   *   same bits as the dense one); 0 disables it, 1 always takes it.
    */
   constructor(
     readonly ctx: GpuContext,
-    readonly gemmTile: GemmTileChoice = "auto",
-    readonly fallback = false,
-  ) {}
+    options: { gemmTile?: GemmTileChoice; fallback?: boolean; sparseDensity?: number } = {},
+  ) {
+    this.gemmTile = options.gemmTile ?? "auto";
+    this.fallback = options.fallback ?? false;
+    this.sparseDensity = options.sparseDensity ?? (this.fallback ? 0 : 0.01);
+    if (!(this.sparseDensity >= 0 && this.sparseDensity <= 1)) {
+      throw new RangeError(`sparseDensity must be in [0, 1], got ${options.sparseDensity}`);
+    }
+  }
 
   /** Submits recorded work and waits for the GPU (for benchmarks). */
   sync(): Promise<void> {
@@ -176,7 +192,35 @@ export class WebGpuBackend implements Backend {
       trans_b: p.transB ? 1 : 0,
       accumulate: p.accumulate ? 1 : 0,
     };
-    this.ctx.run(src, [o, A, B], { m, n, k, ...flags }, Math.ceil(n / bn), Math.ceil(m / bm));
+    const values = { m, n, k, ...flags };
+    const dense = [Math.ceil(n / bn), Math.ceil(m / bm)];
+    const sparse = [Math.ceil(m / SPARSE_ROWS), Math.ceil(n / SPARSE_COLS)];
+    const fits = Math.max(...dense, ...sparse) <= this.ctx.maxWorkgroups;
+    if (p.sparseA && !p.transB && this.sparseDensity > 0 && fits) {
+      // Count A's nonzeros, let the GPU pick the path, dispatch both indirectly (one is empty).
+      const count = this.ctx.temp(1);
+      this.map(FILL, { dst: count }, 1, 0, { value: 0 });
+      this.reduce(NONZERO, count, [A], m * k, 1);
+      const args = this.ctx.indirectArgs();
+      this.ctx.run(this.kernels.get("choose_sparse", chooseKernel), [args, count], {
+        limit: this.sparseDensity * m * k,
+        dense_x: dense[0],
+        dense_y: dense[1],
+        sparse_x: sparse[0],
+        sparse_y: sparse[1],
+      }, 1);
+      this.ctx.release(count);
+      this.ctx.runIndirect(src, [o, A, B], values, args, 0);
+      this.ctx.runIndirect(
+        this.kernels.get("sparse_gemm", sparseGemmKernel),
+        [o, A, B],
+        values,
+        args,
+        12,
+      );
+      return;
+    }
+    this.ctx.run(src, [o, A, B], values, dense[0], dense[1]);
   }
   addBias(out: DeviceBuffer, bias: DeviceBuffer, rows: number, cols: number): void {
     this.size("addBias", { rows, cols });

@@ -74,6 +74,7 @@ export class GpuContext {
   private readonly tempPool = new Map<number, GpuBuffer[]>();
   private readonly stagingPool = new Map<number, GPUBuffer[]>();
   private readonly pending = new Set<(e: Error) => void>();
+  private args: GpuBuffer | null = null;
   private lostError: Error | null = null;
   private gpuError: Error | null = null;
   private disposed = false;
@@ -295,23 +296,7 @@ export class GpuContext {
     gy = 1,
   ): void {
     this.check();
-    if (buffers.length !== src.bindings.length) {
-      throw new Error(
-        `Kernel ${src.key} expects ${src.bindings.length} buffers, got ${buffers.length}`,
-      );
-    }
-    for (let i = 0; i < buffers.length; i++) {
-      if (!src.bindings[i].write) continue;
-      for (let j = 0; j < buffers.length; j++) {
-        if (j !== i && buffers[j] === buffers[i]) {
-          throw new RangeError(
-            `${src.key}: output ${src.bindings[i].name} must be a buffer distinct from ${
-              src.bindings[j].name
-            }, got the same buffer`,
-          );
-        }
-      }
-    }
+    this.checkBindings(src, buffers);
     if (gx === 0 || gy === 0) return;
     const pipeline = this.pipeline(src);
     const max = this.maxWorkgroups;
@@ -332,6 +317,69 @@ export class GpuContext {
         this.count();
       }
     }
+  }
+
+  /** Refuses a wrong buffer count and a writable buffer bound twice (WebGPU forbids it). */
+  private checkBindings(src: KernelSource, buffers: readonly GpuBuffer[]): void {
+    if (buffers.length !== src.bindings.length) {
+      throw new Error(
+        `Kernel ${src.key} expects ${src.bindings.length} buffers, got ${buffers.length}`,
+      );
+    }
+    for (let i = 0; i < buffers.length; i++) {
+      if (!src.bindings[i].write) continue;
+      for (let j = 0; j < buffers.length; j++) {
+        if (j !== i && buffers[j] === buffers[i]) {
+          throw new RangeError(
+            `${src.key}: output ${src.bindings[i].name} must be a buffer distinct from ${
+              src.bindings[j].name
+            }, got the same buffer`,
+          );
+        }
+      }
+    }
+  }
+
+  /** A small buffer of indirect dispatch sizes (u32), written by kernels and read by `runIndirect`. */
+  indirectArgs(): GpuBuffer {
+    if (!this.args) {
+      const gpu = this.device.createBuffer({
+        label: "jumpsae indirect args",
+        size: 32,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.INDIRECT | GPUBufferUsage.COPY_DST,
+      });
+      this.args = new GpuBuffer(gpu, 8, this);
+    }
+    return this.args;
+  }
+
+  /**
+   * Records `src` with its grid read on the GPU from `args` at byte `offset` (x, y, z as u32,
+   * written by an earlier kernel; each at most the workgroup limit, which the writer ensures).
+   */
+  runIndirect(
+    src: KernelSource,
+    buffers: readonly GpuBuffer[],
+    values: Record<string, number>,
+    args: GpuBuffer,
+    offset: number,
+  ): void {
+    this.check();
+    this.checkBindings(src, buffers);
+    const pipeline = this.pipeline(src);
+    const slot = this.params(src, values, 0, 0);
+    const group = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: this.paramBuffer, offset: slot, size: this.slot } },
+        ...buffers.map((b, i) => ({ binding: i + 1, resource: { buffer: b.gpu } })),
+      ],
+    });
+    const pass = this.getPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroupsIndirect(args.gpu, offset);
+    this.count();
   }
 
   /** Stages one uniform slot and returns its byte offset. */
@@ -417,6 +465,7 @@ export class GpuContext {
     for (const list of this.tempPool.values()) for (const b of list) b.gpu.destroy();
     this.tempPool.clear();
     this.paramBuffer.destroy();
+    this.args?.gpu.destroy();
     const error = new Error("The WebGPU backend was disposed while a download was pending");
     for (const reject of this.pending) reject(error);
     this.pending.clear();

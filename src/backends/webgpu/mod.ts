@@ -21,6 +21,11 @@ export interface WebGpuOptions extends ContextOptions {
   powerPreference?: GPUPowerPreference;
   /** GEMM register block (default "auto", see `WebGpuBackend`). */
   gemmTile?: GemmTileChoice;
+  /**
+   * Largest density of A for the sparse product under the `sparseA` hint (default 0.01 on
+   * hardware adapters, 0 = off on software ones), see `WebGpuBackend`.
+   */
+  sparseDensity?: number;
 }
 
 /** `navigator.gpu`, where the runtime has it. */
@@ -117,5 +122,9 @@ export async function createWebGpuBackend(options: WebGpuOptions = {}): Promise<
     if (typeof v === "number") requiredLimits[name] = v;
   }
   const device = await adapter.requestDevice({ requiredLimits });
-  return new WebGpuBackend(new GpuContext(device, options), options.gemmTile, isFallback(adapter));
+  return new WebGpuBackend(new GpuContext(device, options), {
+    gemmTile: options.gemmTile,
+    fallback: isFallback(adapter),
+    sparseDensity: options.sparseDensity,
+  });
 }

@@ -14,7 +14,7 @@ export type FieldType = "u32" | "f32";
 /** A storage binding: its WGSL name (prefixed `buf_` in the code), element type and access. */
 export interface BindingSpec {
   name: string;
-  type: "f32" | "vec4<f32>";
+  type: "f32" | "vec4<f32>" | "u32";
   write: boolean;
 }
 

@@ -126,3 +126,9 @@ export const SUM_SQUARES: PartialSpec = {
 export const SUM: PartialSpec = { family: "sum", inputs: ["x"], body: "    v = x;" };
 /** out += Σ a·b (the scale exp(logScale) is applied by the finishing pass). */
 export const DOT: PartialSpec = { family: "dot", inputs: ["a", "b"], body: "    v = a * b;" };
+/** out += #{i : x[i] ≠ 0}. */
+export const NONZERO: PartialSpec = {
+  family: "nonzero",
+  inputs: ["x"],
+  body: "    v = select(vec4<f32>(0.0), vec4<f32>(1.0), x != vec4<f32>(0.0));",
+};
