@@ -4,7 +4,9 @@
  *
  *     deno run -A bench/gpu.ts            # JumpSAE(2304, 16384) and (2304, 65536), batch 4096
  *     deno run -A bench/gpu.ts --small    # tiny sizes: a smoke test on a software adapter
- *     options: --reps N (timed repetitions, default 5), --no-torch, --no-model, --json
+ *     options: --reps N (timed repetitions, default 5), --sparse-density X (the backend's
+ *     sparseDensity), --no-torch, --no-model, --json; PYTHON=/path/to/python3 picks the
+ *     interpreter of the PyTorch rows
  *
  * Rows:
  * - `gemm`: the three products of a training step at these sizes (encoder NT, decoder NN, weight
@@ -35,6 +37,9 @@ const small = args.has("--small");
 const json = args.has("--json");
 const repsArg = Deno.args.indexOf("--reps");
 const REPS = repsArg >= 0 ? Number(Deno.args[repsArg + 1]) : small ? 2 : 5;
+const densityArg = Deno.args.indexOf("--sparse-density");
+const SPARSE_DENSITY = densityArg >= 0 ? Number(Deno.args[densityArg + 1]) : undefined;
+const PYTHON = Deno.env.get("PYTHON") ?? "python3";
 const D = small ? 64 : 2304;
 const CONCEPTS = small ? [256, 512] : [16384, 65536];
 const B = small ? 128 : 4096;
@@ -102,7 +107,11 @@ async function adapterLine(): Promise<string> {
 async function benchGemm(): Promise<void> {
   for (const tile of ["4x4", "8x8"] as const) {
     if (small && tile === "8x8") continue; // the software adapter compiles it for minutes
-    const gpu = await createWebGpuBackend({ allowFallback: true, gemmTile: tile });
+    const gpu = await createWebGpuBackend({
+      allowFallback: true,
+      gemmTile: tile,
+      sparseDensity: SPARSE_DENSITY,
+    });
     try {
       for (const C of CONCEPTS) {
         const shapes: [string, MatmulParams][] = [
@@ -289,7 +298,7 @@ class OpsSae {
 }
 
 async function benchOps(): Promise<void> {
-  const gpu = await createWebGpuBackend({ allowFallback: true });
+  const gpu = await createWebGpuBackend({ allowFallback: true, sparseDensity: SPARSE_DENSITY });
   try {
     for (const C of CONCEPTS) {
       const size = `D=${D} C=${C} B=${B}`;
@@ -441,7 +450,7 @@ for C in CONCEPTS:
 async function benchTorch(): Promise<void> {
   let probe;
   try {
-    probe = await new Deno.Command("python3", {
+    probe = await new Deno.Command(PYTHON, {
       args: ["-c", "import torch; print(torch.cuda.is_available())"],
       stdout: "piped",
       stderr: "null",
@@ -458,7 +467,7 @@ async function benchTorch(): Promise<void> {
       note: "no CUDA-enabled torch",
     });
   }
-  const child = new Deno.Command("python3", {
+  const child = new Deno.Command(PYTHON, {
     args: ["-"],
     stdin: "piped",
     stdout: "piped",
