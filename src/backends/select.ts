@@ -1,5 +1,6 @@
 import type { Backend } from "./backend.ts";
 import { createReferenceBackend } from "./reference.ts";
+import { sharedMemoryAvailable } from "../platform/workers.ts";
 import { createWasmBackend } from "./wasm/mod.ts";
 import { createWebGpuBackend, hasRealGpu } from "./webgpu/mod.ts";
 
@@ -19,7 +20,9 @@ export interface BackendOptions {
 
 /**
  * Creates the backend for `device`: `"cpu"` is the WASM backend, `"auto"` prefers a real
- * (non-fallback) WebGPU adapter and otherwise takes the CPU backend.
+ * (non-fallback) WebGPU adapter and otherwise takes the CPU backend. The WASM backend needs
+ * shared memory; where there is none (a browser page that is not cross-origin isolated), the
+ * CPU falls back to the reference backend on one thread.
  */
 export async function createBackend(device: Device, options: BackendOptions = {}): Promise<Backend> {
   switch (device) {
@@ -27,8 +30,9 @@ export async function createBackend(device: Device, options: BackendOptions = {}
       return createReferenceBackend();
     case "auto":
       if (await hasRealGpu()) return await createWebGpuBackend();
-      return await createWasmBackend({ threads: options.threads, simd: options.simd });
+      return await createBackend("cpu", options);
     case "cpu":
+      if (!sharedMemoryAvailable()) return createReferenceBackend();
       return await createWasmBackend({ threads: options.threads, simd: options.simd });
     case "webgpu":
       return await createWebGpuBackend({ allowFallback: true });
