@@ -104,6 +104,36 @@ async function adapterLine(): Promise<string> {
   }, maxStorageBufferBindingSize ${adapter.limits.maxStorageBufferBindingSize}, maxBufferSize ${adapter.limits.maxBufferSize}`;
 }
 
+/**
+ * Checks 16 sampled entries of out = op(A)·op(B) against float64 on the host: the largest
+ * |got − want| / Σ|a·b| (about 1e-7 for a correct float32 product).
+ */
+async function sampledError(
+  gpu: WebGpuBackend,
+  out: DeviceBuffer,
+  av: Float32Array,
+  bv: Float32Array,
+  p: MatmulParams,
+): Promise<number> {
+  const { m, n, k } = p;
+  let worst = 0;
+  for (let s = 0; s < 16; s++) {
+    // rows spread evenly, the last entry in the last row and column (edge tiles)
+    const i = s === 15 ? m - 1 : Math.floor(((s + 0.5) / 16) * m);
+    const j = s === 15 ? n - 1 : (s * 7919 + 13) % n;
+    let want = 0, mag = 0;
+    for (let l = 0; l < k; l++) {
+      const x = (p.transA ? av[l * m + i] : av[i * k + l]) *
+        (p.transB ? bv[j * k + l] : bv[l * n + j]);
+      want += x;
+      mag += Math.abs(x);
+    }
+    const got = (await gpu.download(out, i * n + j, 1))[0];
+    worst = Math.max(worst, Math.abs(got - want) / Math.max(mag, 1e-30));
+  }
+  return worst;
+}
+
 async function benchGemm(): Promise<void> {
   for (const tile of ["4x4", "8x8"] as const) {
     if (small && tile === "8x8") continue; // the software adapter compiles it for minutes
@@ -130,18 +160,22 @@ async function benchGemm(): Promise<void> {
             const av = random(p.m * p.k, 1);
             if (p.sparseA) { for (let i = 0; i < av.length; i++) if (i % 500 !== 0) av[i] = 0; }
             gpu.upload(a, av);
-            gpu.upload(b, random(p.k * p.n, 2));
+            const bv = random(p.k * p.n, 2);
+            gpu.upload(b, bv);
             const ms = await best(async () => {
               gpu.matmul(out, a, b, p);
               await gpu.sync();
             });
+            const err = await sampledError(gpu, out, av, bv, p);
             report({
               row: `gemm ${name}`,
               engine: "webgpu",
               size: `${p.m}×${p.n}×${p.k} tile ${tile}`,
               ms,
               tflops: (2 * p.m * p.n * p.k) / ms / 1e9,
-              note: p.sparseA ? "dense-equivalent flops" : undefined,
+              note: `${p.sparseA ? "dense-equivalent flops, " : ""}sampled error ${
+                err.toExponential(1)
+              }${err > 1e-4 ? " WRONG" : ""}`,
             });
           } catch (e) {
             report({

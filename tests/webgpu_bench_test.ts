@@ -1,6 +1,7 @@
 /**
  * Smoke test of `bench/gpu.ts --small`: it runs on this machine's adapter (a software one is
- * fine) and reports every GEMM, ops and model row with a finite time. PyTorch rows are skipped.
+ * fine) and reports every GEMM, ops and model row with a finite time, and no GEMM row's sampled
+ * check fails. PyTorch rows are skipped.
  */
 
 const adapter =
@@ -41,6 +42,10 @@ Deno.test({
     for (const r of rows) {
       if (!Number.isFinite(r.ms) || r.ms <= 0) {
         throw new Error(`expected a positive time in ${JSON.stringify(r)}`);
+      }
+      // GEMM rows check 16 sampled entries against float64
+      if (/WRONG/.test(r.note ?? "")) {
+        throw new Error(`expected a correct product in ${JSON.stringify(r)}`);
       }
     }
   },
