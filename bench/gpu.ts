@@ -196,6 +196,12 @@ async function benchGemm(): Promise<void> {
   }
 }
 
+/**
+ * Threshold of the ops rows: pre-codes are about N(0, 1) (in eval mode too), so about 0.5 % of
+ * the codes are active, the L0 of a trained SAE (e.g. 80 of 16384).
+ */
+const THETA = 2.6;
+
 /** The JumpSAE on raw backend ops: buffers and one forward / training step. */
 class OpsSae {
   private readonly bufs = new Map<string, DeviceBuffer>();
@@ -231,16 +237,49 @@ class OpsSae {
     };
     for (const [name, n] of Object.entries(size)) this.bufs.set(name, gpu.alloc(n));
     const g = this.b.bind(this);
-    gpu.upload(g("x"), random(B * D, 3));
-    gpu.upload(g("W"), random(C * D, 4, 1 / Math.sqrt(D)));
-    gpu.upload(g("dict"), random(C * D, 5, 1 / Math.sqrt(D)));
+    this.host = {
+      x: random(B * D, 3),
+      W: random(C * D, 4, 3 / Math.sqrt(D)), // x·Wᵀ ~ N(0, 1)
+      dict: random(C * D, 5, 1 / Math.sqrt(D)),
+    };
+    for (const [name, data] of Object.entries(this.host)) gpu.upload(g(name), data);
     gpu.fill(g("bnW"), 1, C);
     gpu.fill(g("rv"), 1, C);
-    gpu.fill(g("t"), Math.log(2), C); // θ = 2: a few % of codes active
+    gpu.fill(g("t"), Math.log(THETA), C);
     for (const name of ["W", "b", "bnW", "bnB", "t", "dict"]) {
       for (const s of ["m", "v"]) this.bufs.set(`${s}:${name}`, gpu.alloc(size[name]));
     }
   }
+  /** Host copies of the inputs, for `checkForward`. */
+  private readonly host: Record<"x" | "W" | "dict", Float32Array>;
+
+  /**
+   * After `forward`: rows 0 and B − 1 of x̂ against float64 on the host (BatchNorm with its
+   * initial running statistics, θ = THETA): the largest |got − want| / Σ|code·dict|.
+   */
+  async checkForward(): Promise<number> {
+    const { C } = this, { x, W, dict } = this.host;
+    let worst = 0;
+    for (const r of [0, B - 1]) {
+      const want = new Float64Array(D), mag = new Float64Array(D);
+      for (let c = 0; c < C; c++) {
+        let lin = 0;
+        for (let d = 0; d < D; d++) lin += x[r * D + d] * W[c * D + d];
+        const pre = lin / Math.sqrt(1 + 1e-5);
+        if (!(pre >= THETA)) continue;
+        for (let d = 0; d < D; d++) {
+          want[d] += pre * dict[c * D + d];
+          mag[d] += Math.abs(pre * dict[c * D + d]);
+        }
+      }
+      const got = await this.gpu.download(this.b("xHat"), r * D, D);
+      for (let d = 0; d < D; d++) {
+        worst = Math.max(worst, Math.abs(got[d] - want[d]) / Math.max(mag[d], 1e-30));
+      }
+    }
+    return worst;
+  }
+
   private b(name: string): DeviceBuffer {
     return this.bufs.get(name)!;
   }
@@ -344,12 +383,15 @@ async function benchOps(): Promise<void> {
           s.forward();
           await gpu.sync();
         });
+        const err = await s.checkForward();
         report({
           row: "ops forward",
           engine: "webgpu",
           size,
           ms: fwd,
           samplesPerSecond: (B / fwd) * 1e3,
+          // a code within rounding of θ may flip, hence the looser bound than the GEMM's
+          note: `sampled x̂ error ${err.toExponential(1)}${err > 1e-3 ? " WRONG" : ""}`,
         });
         const train = await best(async () => {
           s.trainStep();
