@@ -341,6 +341,9 @@ gpuTest(
     throws(() => gpu.relu(a, m, 9), RangeError, /at least 9 values, got a buffer of 8/);
     throws(() => gpu.relu(a, ref.alloc(8), 8), TypeError, /buffer of this WebGPU backend/);
     throws(() => gpu.upload(a, new Float32Array(4), 5), RangeError, /offset/);
+    const freed = gpu.alloc(8);
+    gpu.free(freed);
+    throws(() => gpu.relu(a, freed, 8), TypeError, /live buffer, got a freed one/);
     let rejected = "";
     await gpu.download(a, 4, 5).catch((e) => (rejected = e.message));
     assert(

@@ -610,10 +610,14 @@ export class WebGpuBackend implements Backend {
 
   /** Our buffer behind a handle, or a TypeError. */
   private buf(b: DeviceBuffer, op: string, name: string): GpuBuffer {
+    if (op !== "free") this.ctx.check(); // a disposed or lost device says so first
     if (!(b instanceof GpuBuffer) || b.owner !== this.ctx) {
       throw new TypeError(
         `${op}: expected ${name} to be a buffer of this WebGPU backend, got ${describe(b)}`,
       );
+    }
+    if (!this.ctx.isLive(b) && op !== "free") {
+      throw new TypeError(`${op}: expected ${name} to be a live buffer, got a freed one`);
     }
     return b;
   }

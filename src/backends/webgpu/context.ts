@@ -31,12 +31,6 @@ export class GpuBuffer implements DeviceBuffer {
   }
 }
 
-/** A storage buffer bound to a dispatch, with whether the kernel writes it. */
-export interface Bound {
-  buffer: GpuBuffer;
-  write: boolean;
-}
-
 /** Options of a context (limits may be lowered, e.g. to test dispatch splitting). */
 export interface ContextOptions {
   /** Use at most this many workgroups per grid dimension (default: the device limit). */
@@ -153,6 +147,11 @@ export class GpuContext {
     const buffer = new GpuBuffer(gpu, length, this);
     this.live.add(buffer);
     return buffer;
+  }
+
+  /** Whether `buffer` was allocated here and not freed. */
+  isLive(buffer: GpuBuffer): boolean {
+    return this.live.has(buffer);
   }
 
   /** Returns a buffer; its memory is pooled for later allocations of the same size. */
