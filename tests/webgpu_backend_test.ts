@@ -1,11 +1,14 @@
 /**
  * The WebGPU backend against the reference backend: the shared conformance suite on the
- * adapter of this machine (a software fallback is accepted), plus WebGPU-specific checks:
- * dispatch splitting under a forced tiny workgroup limit, larger GEMMs (both tile sizes, tails),
- * deterministic reductions, aliasing, limits and error reporting.
+ * adapter of this machine (a software fallback is accepted), twice (the second with grids split
+ * under a forced limit of 2 workgroups per dimension and a submit every 3 dispatches), plus
+ * WebGPU-specific checks: GEMMs with ragged tiles (scalar and vec4 variants), the 8×8 tile and
+ * the sparse product (same bits as the dense one), deterministic reductions, ordering of uploads,
+ * aliasing, limits and error reporting (lost device, uncaptured errors, dispose).
  *
  * Where `navigator.gpu` has no adapter every test is registered as ignored, with the reason in
- * its name. Tests destroy their device (`dispose`).
+ * its name; on a software adapter the 8×8 and sparse kernels, slow to JIT-compile there, run only
+ * with JUMPSAE_SLOW_GPU_TESTS=1. Tests destroy their device (`dispose`).
  */
 
 import { createWebGpuBackend, hasRealGpu } from "../src/backends/webgpu/mod.ts";
