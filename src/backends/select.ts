@@ -29,7 +29,13 @@ export async function createBackend(device: Device, options: BackendOptions = {}
     case "reference":
       return createReferenceBackend();
     case "auto":
-      if (await hasRealGpu()) return await createWebGpuBackend();
+      if (await hasRealGpu()) {
+        try {
+          return await createWebGpuBackend();
+        } catch {
+          // a real adapter that cannot give a device: the CPU backend still works
+        }
+      }
       return await createBackend("cpu", options);
     case "cpu":
       if (!sharedMemoryAvailable()) return createReferenceBackend();
