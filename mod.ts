@@ -37,5 +37,4 @@ export * from "./src/io/npy.ts";
 export * from "./src/io/npz.ts";
 export * from "./src/train/mod.ts";
 export * from "./src/pretrained/mod.ts";
-export { createWebGpuBackend, hasRealGpu, type WebGpuOptions } from "./src/backends/webgpu/mod.ts";
 export { createWasmBackend, type WasmBackendOptions } from "./src/backends/wasm/mod.ts";
