@@ -1,7 +1,9 @@
 /**
  * Dense matrix product out (m×n) = op(A)·op(B) (+ out when accumulating), blocked as BLIS:
  * B is packed in KC×NC blocks of NR-wide micro-panels, A in MC×KC blocks of MR-high micro-panels,
- * and a register-resident MR×NR micro-kernel (6×8 floats = 12 f32x4 accumulators) runs over them.
+ * and a register-resident MR×NR micro-kernel runs over them: 6×8 floats (12 f32x4 accumulators)
+ * with fused multiply-adds (relaxed build), 4×8 with mul + add (plain build), whose temporary
+ * would make a 6×8 tile spill: V8 allocates 15 of the 16 xmm registers on x64.
  * Packing reads every transpose layout, so one micro-kernel serves NN, NT, TN and TT.
  * Threads split the output columns, or the rows when m > n (so that the larger operand is packed
  * once); each packs its own panels into its workspace: `gemmWorkspaceBytes()` bytes per thread.
@@ -10,7 +12,7 @@
 import { madd } from "./simd";
 
 /** Micro-tile height (rows of out). */
-export const MR: i32 = 6;
+export const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 4;
 /** Micro-tile width (columns of out). */
 export const NR: i32 = 8;
 /** Depth of a packed block. */
@@ -108,9 +110,11 @@ export function gemmBlock(
             const mr = min(MR, mc - ir);
             const cp = out + ((<usize> (ic + ir) * <usize> n + <usize> (jc + jr)) << 2);
             if (mr == MR && nr == NR) {
-              kernel6x8(cp, n, ap, bp, kc, overwrite);
+              if (MR == 6) kernel6x8(cp, n, ap, bp, kc, overwrite);
+              else kernel4x8(cp, n, ap, bp, kc, overwrite);
             } else {
-              kernel6x8(tile, NR, ap, bp, kc, true);
+              if (MR == 6) kernel6x8(tile, NR, ap, bp, kc, true);
+              else kernel4x8(tile, NR, ap, bp, kc, true);
               for (let r = 0; r < mr; r++) {
                 for (let c = 0; c < nr; c++) {
                   const o = cp + ((<usize> r * <usize> n + <usize> c) << 2);
@@ -155,6 +159,7 @@ function packPanelsA(
       // stored m×k: each row is contiguous in l; rows 0-3 by 4×4 transposes, rows 4-5 scalar
       const ld = <usize> k << 2;
       const s0 = a + ((<usize> i * <usize> k + <usize> pc) << 2);
+      const step = <usize> (MR * 4); // bytes per l in a panel
       if (mr == MR) {
         const s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld, s4 = s3 + ld, s5 = s4 + ld;
         let l = 0;
@@ -166,29 +171,33 @@ function packPanelsA(
           const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5); // c0 d0 c1 d1
           const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7); // a2 b2 a3 b3
           const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7); // c2 d2 c3 d3
-          const q = d + <usize> l * 24;
+          const q = d + <usize> l * step;
           v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-          v128.store(q, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 24);
-          v128.store(q, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 48);
-          v128.store(q, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 72);
-          store<f32>(q, load<f32>(s4 + o), 16);
-          store<f32>(q, load<f32>(s5 + o), 20);
-          store<f32>(q, load<f32>(s4 + o, 4), 40);
-          store<f32>(q, load<f32>(s5 + o, 4), 44);
-          store<f32>(q, load<f32>(s4 + o, 8), 64);
-          store<f32>(q, load<f32>(s5 + o, 8), 68);
-          store<f32>(q, load<f32>(s4 + o, 12), 88);
-          store<f32>(q, load<f32>(s5 + o, 12), 92);
+          v128.store(q + step, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+          v128.store(q + 2 * step, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+          v128.store(q + 3 * step, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+          if (MR == 6) {
+            store<f32>(q, load<f32>(s4 + o), 16);
+            store<f32>(q, load<f32>(s5 + o), 20);
+            store<f32>(q, load<f32>(s4 + o, 4), 40);
+            store<f32>(q, load<f32>(s5 + o, 4), 44);
+            store<f32>(q, load<f32>(s4 + o, 8), 64);
+            store<f32>(q, load<f32>(s5 + o, 8), 68);
+            store<f32>(q, load<f32>(s4 + o, 12), 88);
+            store<f32>(q, load<f32>(s5 + o, 12), 92);
+          }
         }
         for (; l < kc; l++) {
           const o = <usize> l << 2;
-          const q = d + <usize> l * 24;
+          const q = d + <usize> l * step;
           store<f32>(q, load<f32>(s0 + o));
           store<f32>(q, load<f32>(s1 + o), 4);
           store<f32>(q, load<f32>(s2 + o), 8);
           store<f32>(q, load<f32>(s3 + o), 12);
-          store<f32>(q, load<f32>(s4 + o), 16);
-          store<f32>(q, load<f32>(s5 + o), 20);
+          if (MR == 6) {
+            store<f32>(q, load<f32>(s4 + o), 16);
+            store<f32>(q, load<f32>(s5 + o), 20);
+          }
         }
       } else {
         for (let l = 0; l < kc; l++) {
@@ -217,8 +226,10 @@ function packPanelsAT(dst: usize, a: usize, m: i32, ic: i32, mc: i32, pc: i32, k
     for (; ir < full; ir += MR) {
       const s = src + (<usize> ir << 2);
       v128.store(d, v128.load(s));
-      store<f32>(d, load<f32>(s, 16), 16);
-      store<f32>(d, load<f32>(s, 20), 20);
+      if (MR == 6) {
+        store<f32>(d, load<f32>(s, 16), 16);
+        store<f32>(d, load<f32>(s, 20), 20);
+      }
       d += panelBytes;
     }
     if (ir < mc) {
@@ -381,6 +392,53 @@ function packPanelsBN(dst: usize, b: usize, n: i32, pc: i32, kc: i32, jc: i32, n
   v128.store(r4, c41, 16);
   v128.store(r5, c50);
   v128.store(r5, c51, 16);
+}
+
+/**
+ * The 4×8 micro-kernel of the plain build (8 accumulators, 2 B vectors, 1 splat of A and the
+ * temporary of mul + add), see kernel6x8.
+ */
+// @ts-ignore: decorator
+@inline function kernel4x8(c: usize, ldc: i32, ap: usize, bp: usize, kc: i32, overwrite: bool): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00;
+  let c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (let l = 0; l < kc; l++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    ap += 16;
+    bp += 32;
+  }
+  const ld = <usize> ldc << 2;
+  const r0 = c, r1 = c + ld, r2 = r1 + ld, r3 = r2 + ld;
+  if (!overwrite) {
+    c00 = f32x4.add(c00, v128.load(r0));
+    c01 = f32x4.add(c01, v128.load(r0, 16));
+    c10 = f32x4.add(c10, v128.load(r1));
+    c11 = f32x4.add(c11, v128.load(r1, 16));
+    c20 = f32x4.add(c20, v128.load(r2));
+    c21 = f32x4.add(c21, v128.load(r2, 16));
+    c30 = f32x4.add(c30, v128.load(r3));
+    c31 = f32x4.add(c31, v128.load(r3, 16));
+  }
+  v128.store(r0, c00);
+  v128.store(r0, c01, 16);
+  v128.store(r1, c10);
+  v128.store(r1, c11, 16);
+  v128.store(r2, c20);
+  v128.store(r2, c21, 16);
+  v128.store(r3, c30);
+  v128.store(r3, c31, 16);
 }
 
 /** The naive oracle: out = op(A)·op(B) (+ out), one dot product per element, f64 sums. */

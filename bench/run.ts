@@ -71,7 +71,7 @@ const gemm: Record<string, number> = {};
 /** GFLOP/s of the FMA loop on the calling thread (t = 1) or on every thread of the pool. */
 function measurePeak(b: WasmBackend, all: boolean): number {
   const iters = 3_000_000;
-  const ms = best(() => b.pool.run("peakFma", [iters, 1e-3, 0.999999], all), reps + 2);
+  const ms = best(() => b.pool.run("peakFma", [iters, 1e-3, 0.999999], all), 20);
   return (96 * iters * (all ? b.threads : 1)) / ms / 1e6;
 }
 

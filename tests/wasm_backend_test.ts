@@ -20,6 +20,11 @@ for (const simd of ["relaxed", "plain"] as const) {
   }
 }
 
+backendConformance(
+  "wasm without shared memory (1 thread, as a browser page without cross-origin isolation)",
+  () => createWasmBackend({ shared: false, threads: 2 }),
+);
+
 /** out = op(A)·op(B) on both backends from the same inputs; returns [got, want]. */
 async function matmulBoth(
   b: Backend,

@@ -52,7 +52,7 @@ export class WasmBackend implements Backend {
     this.pool = pool;
     this.simd = simd;
     this.#gemmWs = pool.exports.gemmWorkspaceBytes() as number;
-    this.#copyOut = createCopyOut(heap.memory);
+    this.#copyOut = createCopyOut(heap.memory, heap.memory.buffer instanceof SharedArrayBuffer);
   }
 
   /** Threads (workers + the calling thread). */

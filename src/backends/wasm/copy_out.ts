@@ -78,8 +78,14 @@ const MODULE = new Uint8Array([
 /** Copies `length` floats at float index `start` of a shared memory into a new array. */
 export type CopyOut = (start: number, length: number) => Float32Array;
 
-/** A copier for `memory` (shared): multi-memory where validated, else a JavaScript loop. */
-export function createCopyOut(memory: WebAssembly.Memory): CopyOut {
+/**
+ * A copier for `memory`: `slice` when it is not shared; for a shared one, multi-memory where
+ * validated, else a JavaScript loop.
+ */
+export function createCopyOut(memory: WebAssembly.Memory, shared = true): CopyOut {
+  if (!shared) {
+    return (start, length) => new Float32Array(memory.buffer, start * 4, length).slice();
+  }
   let fast: ((dst: number, src: number, n: number) => void) | null = null;
   let staging: WebAssembly.Memory | null = null;
   try {

@@ -39,9 +39,15 @@ export interface WasmBackendOptions {
    * to run every op split across the threads).
    */
   parallelMin?: number;
+  /**
+   * Shared memory and workers (default: where SharedArrayBuffer is usable). `false`, or a runtime
+   * without SharedArrayBuffer (a browser page that is not cross-origin isolated), runs the same
+   * kernels on one thread over an ordinary memory.
+   */
+  shared?: boolean;
 }
 
-const compiled: Partial<Record<"relaxed" | "plain", Promise<WebAssembly.Module>>> = {};
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(base64);
@@ -55,26 +61,50 @@ export function relaxedSimdSupported(): boolean {
   return WebAssembly.validate(decode(RELAXED));
 }
 
-/** Compiles (once) the chosen build. */
-function compile(kind: "relaxed" | "plain"): Promise<WebAssembly.Module> {
-  return compiled[kind] ??= WebAssembly.compile(decode(kind === "relaxed" ? RELAXED : PLAIN));
+/**
+ * The build with its memory import declared non-shared: the kernels use no atomics, so the only
+ * difference is the limits flag of `env.memory` (0x03: shared with maximum → 0x01: maximum).
+ */
+function unshare(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const tag = [0x03, 0x65, 0x6e, 0x76, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x03];
+  for (let i = 0; i + tag.length <= bytes.length; i++) {
+    let hit = true;
+    for (let j = 0; j < tag.length && hit; j++) hit = bytes[i + j] === tag[j];
+    if (hit) {
+      const out = bytes.slice();
+      out[i + tag.length - 1] = 0x01;
+      return out;
+    }
+  }
+  throw new TypeError("Expected the kernels to import a shared env.memory, found none");
 }
 
-/** A shared memory with the largest maximum the runtime grants (4 GiB, else less). */
-function createMemory(): { memory: WebAssembly.Memory; maxPages: number } {
+/** Compiles (once) the chosen build. */
+function compile(kind: "relaxed" | "plain", shared: boolean): Promise<WebAssembly.Module> {
+  const key = `${kind}/${shared}`;
+  let module = compiled.get(key);
+  if (!module) {
+    const bytes = decode(kind === "relaxed" ? RELAXED : PLAIN);
+    module = WebAssembly.compile(shared ? bytes : unshare(bytes));
+    compiled.set(key, module);
+  }
+  return module;
+}
+
+/** A memory with the largest maximum the runtime grants (4 GiB, else less). */
+function createMemory(shared: boolean): { memory: WebAssembly.Memory; maxPages: number } {
   const initial = HEAP_BASE / 65536 + 16;
   let last: unknown;
   for (const maxPages of [65536, 32768, 16384]) {
     try {
-      return {
-        memory: new WebAssembly.Memory({ initial, maximum: maxPages, shared: true }),
-        maxPages,
-      };
+      return { memory: new WebAssembly.Memory({ initial, maximum: maxPages, shared }), maxPages };
     } catch (e) {
       last = e;
     }
   }
-  throw new RangeError(`Expected a shared WebAssembly.Memory, the runtime refused: ${last}`);
+  throw new RangeError(
+    `Expected a WebAssembly.Memory of at least 1 GiB, the runtime refused: ${last}`,
+  );
 }
 
 /**
@@ -93,11 +123,13 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     throw new RangeError(`Expected threads to be a positive integer, got ${options.threads}`);
   }
   threads = Math.min(threads, MAX_THREADS);
-  if (!sharedMemoryAvailable()) {
+  const shared = options.shared ?? sharedMemoryAvailable();
+  if (shared && !sharedMemoryAvailable()) {
     throw new TypeError(
-      "Expected SharedArrayBuffer (a cross-origin isolated page in browsers), found none",
+      "Expected SharedArrayBuffer for shared: true (a cross-origin isolated page in browsers), found none",
     );
   }
+  if (!shared) threads = 1;
   let kind: "relaxed" | "plain" = simd === "plain" ? "plain" : "relaxed";
   if (kind === "relaxed" && !relaxedSimdSupported()) {
     if (simd === "relaxed") {
@@ -105,8 +137,8 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     }
     kind = "plain";
   }
-  const module = await compile(kind);
-  const { memory, maxPages } = createMemory();
+  const module = await compile(kind, shared);
+  const { memory, maxPages } = createMemory(shared);
   const instance = await WebAssembly.instantiate(module, {
     env: {
       memory,
