@@ -93,14 +93,18 @@ export function gemmBlock(
     }
     return;
   }
+  // rows in equal blocks of at most MC (a multiple of MR): no thin last block that would stream
+  // the whole packed B block for a few rows
+  const rowBlocks = (i1 - i0 + MC - 1) / MC;
+  const mcStep = (((i1 - i0 + rowBlocks - 1) / rowBlocks + MR - 1) / MR) * MR;
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       packPanelsB(packB, b, transB, n, k, pc, kc, jc, nc);
       const overwrite = pc == 0 && !accumulate;
-      for (let ic = i0; ic < i1; ic += MC) {
-        const mc = min(MC, i1 - ic);
+      for (let ic = i0; ic < i1; ic += mcStep) {
+        const mc = min(mcStep, i1 - ic);
         packPanelsA(packA, a, transA, m, k, ic, mc, pc, kc);
         for (let jr = 0; jr < nc; jr += NR) {
           const bp = packB + ((<usize> jr * <usize> kc) << 2);
