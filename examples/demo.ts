@@ -1,8 +1,8 @@
 /**
  * The training demo: `deno task demo` (or `npx -y deno@2.9.6 task demo`).
  *
- * Builds activations from known sparse features in superposition (128 unit directions in 32
- * dimensions, about 4 active per sample), trains a JumpSAE with the seed library's defaults and
+ * Builds activations from known sparse features in superposition (128 unit directions in 64
+ * dimensions, about 2 active per sample), trains a JumpSAE with the seed library's defaults and
  * the recipe of `examples/_recipe.ts`, and checks how many true features the dictionary has
  * recovered (an atom with cosine ≥ 0.9). Writes the model and an HTML report into `out/`.
  *
