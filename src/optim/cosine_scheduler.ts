@@ -1,4 +1,4 @@
-import { checkHyper } from "./optimizer.ts";
+import { checkHyper } from "./_checks.ts";
 
 /** What a scheduler drives: anything with a settable `lr` (every `Optimizer`). */
 export interface HasLearningRate {

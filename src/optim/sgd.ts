@@ -1,11 +1,6 @@
 import { SlotBuffers } from "./_state.ts";
-import {
-  checkHyper,
-  checkSource,
-  type Optimizer,
-  type OptimizerState,
-  type ParameterSource,
-} from "./optimizer.ts";
+import { checkHyper, checkSource } from "./_checks.ts";
+import type { Optimizer, OptimizerState, ParameterSource } from "./optimizer.ts";
 
 /** Options of `SGD` (PyTorch's names in camelCase). */
 export interface SgdOptions {
