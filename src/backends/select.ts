@@ -1,6 +1,5 @@
 import type { Backend } from "./backend.ts";
 import { createReferenceBackend } from "./reference.ts";
-import { sharedMemoryAvailable } from "../platform/workers.ts";
 import { createWasmBackend } from "./wasm/mod.ts";
 import { createWebGpuBackend, hasRealGpu } from "./webgpu/mod.ts";
 
@@ -20,9 +19,8 @@ export interface BackendOptions {
 
 /**
  * Creates the backend for `device`: `"cpu"` is the WASM backend, `"auto"` prefers a real
- * (non-fallback) WebGPU adapter and otherwise takes the CPU backend. The WASM backend needs
- * shared memory; where there is none (a browser page that is not cross-origin isolated), the
- * CPU falls back to the reference backend on one thread.
+ * (non-fallback) WebGPU adapter and otherwise takes the CPU backend. Where there is no shared
+ * memory (a browser page that is not cross-origin isolated) the WASM backend runs on one thread.
  */
 export async function createBackend(device: Device, options: BackendOptions = {}): Promise<Backend> {
   switch (device) {
@@ -38,7 +36,6 @@ export async function createBackend(device: Device, options: BackendOptions = {}
       }
       return await createBackend("cpu", options);
     case "cpu":
-      if (!sharedMemoryAvailable()) return createReferenceBackend();
       return await createWasmBackend({ threads: options.threads, simd: options.simd });
     case "webgpu":
       return await createWebGpuBackend({ allowFallback: true });
