@@ -18,5 +18,6 @@ export const NODE_TESTS: readonly string[] = [
   "tests/npy_test.ts",
   "tests/npz_test.ts",
   "tests/wasm_backend_test.ts",
+  "tests/wasm_model_test.ts",
   "tests/browser_trainer_test.ts",
 ];
