@@ -349,13 +349,41 @@ export class JumpSAE {
    */
   encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
     const tokens = this.#tokens(x);
-    const B = tokens.shape[0], C = this.nbConcepts;
-    this.#checkBatch(B);
+    this.#checkBatch(tokens.shape[0]);
     return this.#run(async (be) => {
-      if (B === 0) return { preCodes: emptyTensor([0, C]), codes: emptyTensor([0, C]) };
-      const { pre, codes } = this.#encodeOn(be, tokens);
-      return { preCodes: await this.#read(be, pre, [B, C]), codes: await this.#read(be, codes, [B, C]) };
+      const [preCodes, codes] = await this.#inChunks(be, tokens, [this.nbConcepts, this.nbConcepts], async (part) => {
+        const { pre, codes } = this.#encodeOn(be, part);
+        return [pre, codes];
+      });
+      return { preCodes, codes };
     });
+  }
+
+  /**
+   * Runs `step` over row blocks of `input` and gathers its outputs (`cols` wide each). In eval
+   * mode a block holds at most 2^25 floats in its widest activation (128 MiB, within every
+   * backend's buffer limits), so inference batches of any size fit; in training mode the batch
+   * is one block, since BatchNorm's statistics and the dictionary projection are per batch.
+   */
+  async #inChunks(
+    be: Backend,
+    input: Tensor,
+    cols: number[],
+    step: (part: Tensor) => Promise<DeviceBuffer[]>,
+  ): Promise<Tensor[]> {
+    const B = input.shape[0], width = input.shape[1];
+    const widest = Math.max(width, this.dim, this.nbConcepts, ...this.encoder.layers.map((l) => l.outFeatures));
+    const block = this.#training ? B : Math.max(1, Math.floor(2 ** 25 / widest));
+    const outputs = cols.map((c) => new Float32Array(B * c));
+    for (let start = 0; start < B; start += block) {
+      const rows = Math.min(block, B - start);
+      const part = { data: input.data.subarray(start * width, (start + rows) * width), shape: [rows, width] };
+      const buffers = await step(part);
+      for (let i = 0; i < cols.length; i++) {
+        outputs[i].set(await be.download(buffers[i], 0, rows * cols[i]), start * cols[i]);
+      }
+    }
+    return outputs.map((data, i) => ({ data, shape: [B, cols[i]] }));
   }
 
   /**
@@ -370,13 +398,14 @@ export class JumpSAE {
       throw new RangeError(`z must have shape [tokens, ${this.nbConcepts}], got ${formatShape(t.shape)}`);
     }
     assertFinite(t.data, "z");
-    const B = t.shape[0];
     return this.#run(async (be) => {
-      if (B === 0) return emptyTensor([0, this.dim]);
-      const codes = this.#codes.get(be, B * this.nbConcepts);
-      be.upload(codes, t.data);
-      const { xHat } = await this.#decodeOn(be, codes, B);
-      return this.#read(be, xHat, [B, this.dim]);
+      const [xHat] = await this.#inChunks(be, t, [this.dim], async (part) => {
+        const rows = part.shape[0];
+        const codes = this.#codes.get(be, rows * this.nbConcepts);
+        be.upload(codes, part.data);
+        return [(await this.#decodeOn(be, codes, rows)).xHat];
+      });
+      return xHat;
     });
   }
 
@@ -388,19 +417,15 @@ export class JumpSAE {
    */
   forward(x: TensorLike): Promise<SAEOutput> {
     const tokens = this.#tokens(x);
-    const B = tokens.shape[0], C = this.nbConcepts;
-    this.#checkBatch(B);
+    this.#checkBatch(tokens.shape[0]);
+    const C = this.nbConcepts;
     return this.#run(async (be) => {
-      if (B === 0) {
-        return { preCodes: emptyTensor([0, C]), codes: emptyTensor([0, C]), xHat: emptyTensor([0, this.dim]) };
-      }
-      const { pre, codes } = this.#encodeOn(be, tokens);
-      const { xHat } = await this.#decodeOn(be, codes, B);
-      return {
-        preCodes: await this.#read(be, pre, [B, C]),
-        codes: await this.#read(be, codes, [B, C]),
-        xHat: await this.#read(be, xHat, [B, this.dim]),
-      };
+      const [preCodes, codes, xHat] = await this.#inChunks(be, tokens, [C, C, this.dim], async (part) => {
+        const { pre, codes } = this.#encodeOn(be, part);
+        const { xHat } = await this.#decodeOn(be, codes, part.shape[0]);
+        return [pre, codes, xHat];
+      });
+      return { preCodes, codes, xHat };
     });
   }
 
@@ -573,10 +598,6 @@ export class JumpSAE {
     this.#backend?.then((be) => be.dispose(), () => {});
     this.#backend = null;
   }
-}
-
-function emptyTensor(shape: number[]): Tensor {
-  return { data: new Float32Array(0), shape };
 }
 
 function checkInputShape(shape: number | readonly number[]): readonly number[] {

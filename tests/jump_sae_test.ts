@@ -240,3 +240,24 @@ Deno.test("losses: mse, mseL1 and mseL0 values by hand", async () => {
   approx([(await sae.valueAndGrad(x, losses.sum(losses.mse(), losses.mse()))).loss], [2 * 0.265625]);
   sae.dispose();
 });
+
+Deno.test("JumpSAE: eval-mode batches larger than one block are split and gathered seamlessly", async () => {
+  // 2^18 concepts: a block holds 2^25 / 2^18 = 128 tokens, so 130 tokens take 2 blocks
+  const C = 2 ** 18;
+  const same = (a: Float32Array, b: Float32Array, label: string) => {
+    assert(a.length === b.length, `${label}: length ${a.length} != ${b.length}`);
+    for (let i = 0; i < a.length; i++) assert(a[i] === b[i], `${label}[${i}]: ${a[i]} != ${b[i]}`);
+  };
+  const sae = new JumpSAE(2, C, { encoderModule: "linear", device: "reference", seed: 4 }).eval();
+  try {
+    const x = t(Array.from({ length: 260 }, (_, i) => Math.sin(i * 0.3)), [130, 2]);
+    const all = await sae.forward(x);
+    deepStrictEqual([all.codes.shape, all.xHat.shape], [[130, C], [130, 2]]);
+    const tail = await sae.forward(t(Array.from(x.data.slice(250)), [5, 2])); // tokens 125..129
+    same(all.xHat.data.slice(250), tail.xHat.data, "xHat");
+    same(all.codes.data.slice(125 * C), tail.codes.data, "codes");
+    same((await sae.decode(all.codes)).data, all.xHat.data, "decode");
+  } finally {
+    sae.dispose();
+  }
+});
