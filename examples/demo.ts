@@ -35,7 +35,10 @@ console.log(
     `${
       Math.floor(config.samples / config.batchSize)
     } batches of ${config.batchSize}, Adam lr ${config.lr} with a cosine ` +
-    `schedule, mse + L0 penalty ${config.penalty} warmed up over ${config.warmupSteps} steps.`,
+    `schedule, mse${
+      config.auxK ? ` + top-k auxiliary loss ${config.auxK}` : ""
+    } + L0 penalty ${config.penalty} ` +
+    `warmed up over ${config.warmupSteps} steps (recipe: examples/_recipe.ts).`,
 );
 const t0 = performance.now();
 const result = await runRecipe(config);
