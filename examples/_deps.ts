@@ -1,3 +1,2 @@
-// The library's public API, plus the training module until mod.ts re-exports it.
+// The library's public API, as the examples use it.
 export * from "../mod.ts";
-export * from "../src/train/mod.ts";

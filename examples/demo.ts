@@ -79,7 +79,7 @@ const summary: [string, string][] = [
 
 await Deno.mkdir(outDir, { recursive: true });
 const state = await result.sae.stateDict();
-const modelPath = `${outDir}/demo_jumpsae.safetensors`;
+const modelPath = `${outDir}/demo_sae.safetensors`;
 await Deno.writeFile(
   modelPath,
   saveSafetensors(state, { format: "pt", config: JSON.stringify(config) }, {
