@@ -16,7 +16,11 @@ for (let i = 0; i < x.data.length; i++) {
   err += (x.data[i] - xHat.data[i]) ** 2;
   energy += x.data[i] ** 2;
 }
-console.log(`preCodes ${JSON.stringify(preCodes.shape)}, codes ${JSON.stringify(codes.shape)}, xHat ${JSON.stringify(xHat.shape)}`);
+console.log(
+  `preCodes ${JSON.stringify(preCodes.shape)}, codes ${JSON.stringify(codes.shape)}, xHat ${
+    JSON.stringify(xHat.shape)
+  }`,
+);
 console.log(`mean L0 ${(active / batch).toFixed(1)} of ${concepts} concepts`);
 console.log(`relative reconstruction error ${(err / energy).toFixed(4)} (untrained model)`);
 sae.dispose();

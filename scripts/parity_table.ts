@@ -29,7 +29,8 @@ for (const device of devices) {
       relErr(out.codes, tensors["out.codes"]),
       relErr(out.xHat, tensors["out.x_hat"]),
     );
-    const lossErr = Math.abs(out.loss - tensors["loss"].data[0]) / Math.abs(tensors["loss"].data[0]);
+    const lossErr = Math.abs(out.loss - tensors["loss"].data[0]) /
+      Math.abs(tensors["loss"].data[0]);
     let worst = 0, worstKey = "";
     for (const [key, g] of Object.entries(prefixed("grad."))) {
       // Linear biases before a training-mode BatchNorm have a zero gradient up to rounding
@@ -38,9 +39,13 @@ for (const device of devices) {
     }
     const after = await sae.stateDict();
     let afterErr = 0;
-    for (const [key, t] of Object.entries(prefixed("after."))) afterErr = Math.max(afterErr, relErr(after[key], t));
+    for (const [key, t] of Object.entries(prefixed("after."))) {
+      afterErr = Math.max(afterErr, relErr(after[key], t));
+    }
     console.log(
-      `| ${name} | ${device} | ${fmt(outputs)} | ${fmt(lossErr)} | ${fmt(worst)} (${worstKey}) | ${fmt(afterErr)} |`,
+      `| ${name} | ${device} | ${fmt(outputs)} | ${fmt(lossErr)} | ${fmt(worst)} (${worstKey}) | ${
+        fmt(afterErr)
+      } |`,
     );
     sae.dispose();
   }

@@ -1,7 +1,7 @@
 import type { Backend, DeviceBuffer, NormalizationKind } from "./backends/backend.ts";
 import { gradOf, valueOf, Workspace } from "./layers/layer.ts";
 import { Parameter } from "./parameter.ts";
-import { Random } from "./random.ts";
+import type { Random } from "./random.ts";
 import { formatShape, type Tensor, type TensorLike, toTensor } from "./tensor.ts";
 
 /** Names of the seed's dictionary normalizations. */
@@ -35,13 +35,18 @@ export class DictionaryLayer {
   #fused = new Workspace();
   #hasFused = false;
 
-  constructor(readonly nbConcepts: number, readonly dim: number, params: DictionaryParams, rng: Random) {
+  constructor(
+    readonly nbConcepts: number,
+    readonly dim: number,
+    params: DictionaryParams,
+    rng: Random,
+  ) {
     const normalization = params.normalization ?? "l2";
     if (typeof normalization !== "function" && !NORMALIZATION_NAMES.includes(normalization)) {
       throw new RangeError(
-        `dictionaryParams.normalization must be one of ${NORMALIZATION_NAMES.join(", ")} or a function, got ${
-          String(normalization)
-        }`,
+        `dictionaryParams.normalization must be one of ${
+          NORMALIZATION_NAMES.join(", ")
+        } or a function, got ${String(normalization)}`,
       );
     }
     this.normalization = normalization;
@@ -50,7 +55,9 @@ export class DictionaryLayer {
       const t = toTensor(params.initializer, "dictionaryParams.initializer");
       if (t.shape.length !== 2 || t.shape[0] !== nbConcepts || t.shape[1] !== dim) {
         throw new RangeError(
-          `dictionaryParams.initializer must have shape [${nbConcepts}, ${dim}], got ${formatShape(t.shape)}`,
+          `dictionaryParams.initializer must have shape [${nbConcepts}, ${dim}], got ${
+            formatShape(t.shape)
+          }`,
         );
       }
       initial = Float32Array.from(t.data);
@@ -58,7 +65,12 @@ export class DictionaryLayer {
       initial = rng.uniform(nbConcepts * dim, Math.sqrt(6 / (nbConcepts + dim)));
     }
     this.weights = new Parameter("dictionary._weights", [nbConcepts, dim], true, initial);
-    this.multiplier = new Parameter("dictionary.multiplier", [], params.useMultiplier === true, new Float32Array(1));
+    this.multiplier = new Parameter(
+      "dictionary.multiplier",
+      [],
+      params.useMultiplier === true,
+      new Float32Array(1),
+    );
   }
 
   get parameters(): Parameter[] {

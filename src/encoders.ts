@@ -3,10 +3,17 @@ import type { Layer } from "./layers/layer.ts";
 import { LayerNorm } from "./layers/layer_norm.ts";
 import { Linear } from "./layers/linear.ts";
 import { ReLU } from "./layers/relu.ts";
-import { Random } from "./random.ts";
+import type { Random } from "./random.ts";
 
 /** Names of the registered encoders (the seed library's `EncoderFactory` names). */
-export const ENCODER_NAMES = ["identity", "linear", "mlp_bn_1", "mlp_ln_1", "mlp_bn_3", "mlp_ln_3"] as const;
+export const ENCODER_NAMES = [
+  "identity",
+  "linear",
+  "mlp_bn_1",
+  "mlp_ln_1",
+  "mlp_bn_3",
+  "mlp_ln_3",
+] as const;
 
 /** A registered encoder name. */
 export type EncoderName = typeof ENCODER_NAMES[number];
@@ -60,16 +67,27 @@ export function isEncoderName(name: unknown): name is EncoderName {
  * `final_block` = Linear + norm whose output is the pre-codes. `linear` has no norm;
  * `identity` has no layer and needs dim = nbConcepts.
  */
-export function createEncoder(name: EncoderName, dim: number, nbConcepts: number, rng: Random): Encoder {
+export function createEncoder(
+  name: EncoderName,
+  dim: number,
+  nbConcepts: number,
+  rng: Random,
+): Encoder {
   if (name === "identity") {
     if (dim !== nbConcepts) {
-      throw new RangeError(`The identity encoder needs nbConcepts equal to the input dim ${dim}, got ${nbConcepts}`);
+      throw new RangeError(
+        `The identity encoder needs nbConcepts equal to the input dim ${dim}, got ${nbConcepts}`,
+      );
     }
     return new SequentialEncoder(dim, []);
   }
   const nbBlocks = name === "linear" ? 1 : Number(name.at(-1));
   const norm = (layerName: string, n: number): Layer[] =>
-    name === "linear" ? [] : name.includes("_bn_") ? [new BatchNorm1d(layerName, n)] : [new LayerNorm(layerName, n)];
+    name === "linear"
+      ? []
+      : name.includes("_bn_")
+      ? [new BatchNorm1d(layerName, n)]
+      : [new LayerNorm(layerName, n)];
   const layers: Layer[] = [];
   for (let i = 0; i < nbBlocks - 1; i++) {
     layers.push(
@@ -78,6 +96,9 @@ export function createEncoder(name: EncoderName, dim: number, nbConcepts: number
       new ReLU(`mlp_blocks.${i}.2`, dim),
     );
   }
-  layers.push(new Linear("final_block.0", dim, nbConcepts, rng), ...norm("final_block.1", nbConcepts));
+  layers.push(
+    new Linear("final_block.0", dim, nbConcepts, rng),
+    ...norm("final_block.1", nbConcepts),
+  );
   return new SequentialEncoder(dim, layers);
 }

@@ -1,13 +1,26 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
 import { type BackendOptions, createBackend, type Device, DEVICES } from "./backends/select.ts";
-import { type DictionaryParams, DictionaryLayer } from "./dictionary.ts";
-import { createEncoder, type Encoder, ENCODER_NAMES, type EncoderName, isEncoderName } from "./encoders.ts";
+import { DictionaryLayer, type DictionaryParams } from "./dictionary.ts";
+import {
+  createEncoder,
+  type Encoder,
+  ENCODER_NAMES,
+  type EncoderName,
+  isEncoderName,
+} from "./encoders.ts";
 import { isKernelName, KERNEL_NAMES, type KernelName, type PseudoGradientMode } from "./kernels.ts";
 import { type RunContext, valueOf, Workspace } from "./layers/layer.ts";
 import type { Loss, LossContext } from "./losses.ts";
 import { Parameter } from "./parameter.ts";
 import { Random } from "./random.ts";
-import { assertFinite, formatShape, sizeOf, type Tensor, type TensorLike, toTensor } from "./tensor.ts";
+import {
+  assertFinite,
+  formatShape,
+  sizeOf,
+  type Tensor,
+  type TensorLike,
+  toTensor,
+} from "./tensor.ts";
 
 /** Options of `new JumpSAE(inputShape, nbConcepts, options)`. */
 export interface JumpSAEOptions {
@@ -137,24 +150,36 @@ export class JumpSAE {
    * @param nbConcepts Number of concepts C ≥ 1.
    * @param options See `JumpSAEOptions`.
    */
-  constructor(inputShape: number | readonly number[], nbConcepts: number, options: JumpSAEOptions = {}) {
+  constructor(
+    inputShape: number | readonly number[],
+    nbConcepts: number,
+    options: JumpSAEOptions = {},
+  ) {
     this.inputShape = checkInputShape(inputShape);
-    this.dim = this.inputShape.length === 3 ? this.inputShape[0] : this.inputShape[this.inputShape.length - 1];
+    this.dim = this.inputShape.length === 3
+      ? this.inputShape[0]
+      : this.inputShape[this.inputShape.length - 1];
     if (!Number.isInteger(nbConcepts) || nbConcepts < 1) {
       throw new RangeError(`nbConcepts must be an integer >= 1, got ${nbConcepts}`);
     }
     this.nbConcepts = nbConcepts;
     if (options === null || typeof options !== "object") {
-      throw new TypeError(`options must be an object, got ${options === null ? "null" : typeof options}`);
+      throw new TypeError(
+        `options must be an object, got ${options === null ? "null" : typeof options}`,
+      );
     }
     for (const key of Object.keys(options)) {
       if (!OPTION_KEYS.has(key)) {
-        throw new TypeError(`Unknown option ${key}: expected one of ${[...OPTION_KEYS].join(", ")}`);
+        throw new TypeError(
+          `Unknown option ${key}: expected one of ${[...OPTION_KEYS].join(", ")}`,
+        );
       }
     }
     const kernel = options.kernel ?? "silverman";
     if (!isKernelName(kernel)) {
-      throw new RangeError(`kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`);
+      throw new RangeError(
+        `kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`,
+      );
     }
     this.kernel = kernel;
     this.bandwith = checkBandwith(options);
@@ -168,11 +193,15 @@ export class JumpSAE {
       throw new RangeError(`device must be one of ${DEVICES.join(", ")}, got ${String(device)}`);
     }
     this.device = device;
-    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+    if (
+      options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)
+    ) {
       throw new RangeError(`threads must be an integer >= 1, got ${options.threads}`);
     }
     if (options.simd !== undefined && !["auto", "relaxed", "plain"].includes(options.simd)) {
-      throw new RangeError(`simd must be "auto", "relaxed" or "plain", got ${String(options.simd)}`);
+      throw new RangeError(
+        `simd must be "auto", "relaxed" or "plain", got ${String(options.simd)}`,
+      );
     }
     this.#backendOptions = { threads: options.threads, simd: options.simd };
     if (options.seed !== undefined && !Number.isFinite(options.seed)) {
@@ -183,7 +212,9 @@ export class JumpSAE {
     const encoder = options.encoderModule ?? "mlp_bn_1";
     if (typeof encoder === "string") {
       if (!isEncoderName(encoder)) {
-        throw new RangeError(`encoderModule must be one of ${ENCODER_NAMES.join(", ")} or an Encoder, got ${encoder}`);
+        throw new RangeError(
+          `encoderModule must be one of ${ENCODER_NAMES.join(", ")} or an Encoder, got ${encoder}`,
+        );
       }
       this.encoder = createEncoder(encoder, this.dim, nbConcepts, rng);
     } else if (encoder && typeof encoder === "object" && Array.isArray(encoder.layers)) {
@@ -194,14 +225,28 @@ export class JumpSAE {
       }
       this.encoder = encoder;
     } else {
-      throw new TypeError(`encoderModule must be an encoder name or an Encoder, got ${typeof encoder}`);
+      throw new TypeError(
+        `encoderModule must be an encoder name or an Encoder, got ${typeof encoder}`,
+      );
     }
-    this.dictionary = new DictionaryLayer(nbConcepts, this.dim, options.dictionaryParams ?? {}, rng);
-    this.thresholds = new Parameter("thresholds", [nbConcepts], true, new Float32Array(nbConcepts).fill(-3));
+    this.dictionary = new DictionaryLayer(
+      nbConcepts,
+      this.dim,
+      options.dictionaryParams ?? {},
+      rng,
+    );
+    this.thresholds = new Parameter(
+      "thresholds",
+      [nbConcepts],
+      true,
+      new Float32Array(nbConcepts).fill(-3),
+    );
     if (options.centerInput && !options.decoderBias) {
       throw new RangeError("centerInput needs decoderBias: true, got decoderBias false");
     }
-    this.decoderBias = options.decoderBias ? new Parameter("b_dec", [this.dim], true, new Float32Array(this.dim)) : null;
+    this.decoderBias = options.decoderBias
+      ? new Parameter("b_dec", [this.dim], true, new Float32Array(this.dim))
+      : null;
     this.centerInput = options.centerInput === true;
 
     // state-dict order of PyTorch: own parameters first, then submodules in registration order
@@ -243,7 +288,10 @@ export class JumpSAE {
 
   /** The trainable parameters with their state-dict keys, in state-dict order. */
   parameters(): { name: string; parameter: Parameter }[] {
-    return [...this.#params].filter(([, p]) => p.trainable).map(([name, parameter]) => ({ name, parameter }));
+    return [...this.#params].filter(([, p]) => p.trainable).map(([name, parameter]) => ({
+      name,
+      parameter,
+    }));
   }
 
   /** The backend this model runs on, created on first use. */
@@ -280,7 +328,9 @@ export class JumpSAE {
     const ok = t.shape.length === this.inputShape.length + 1 &&
       this.inputShape.every((d, i) => t.shape[i + 1] === d);
     if (!ok) {
-      throw new RangeError(`${name} must have shape [${expected.join(", ")}], got ${formatShape(t.shape)}`);
+      throw new RangeError(
+        `${name} must have shape [${expected.join(", ")}], got ${formatShape(t.shape)}`,
+      );
     }
     assertFinite(t.data, name);
     const rows = sizeOf(t.shape) / this.dim;
@@ -290,7 +340,9 @@ export class JumpSAE {
     const out = new Float32Array(t.data.length);
     for (let b = 0; b < B; b++) {
       for (let c = 0; c < C; c++) {
-        for (let s = 0; s < H * W; s++) out[(b * H * W + s) * C + c] = t.data[(b * C + c) * H * W + s];
+        for (let s = 0; s < H * W; s++) {
+          out[(b * H * W + s) * C + c] = t.data[(b * C + c) * H * W + s];
+        }
       }
     }
     return { data: out, shape: [B * H * W, C] };
@@ -298,7 +350,9 @@ export class JumpSAE {
 
   #checkBatch(rows: number): void {
     if (this.#training && rows < 2 && this.encoder.layers.some((l) => l.needsBatch)) {
-      throw new RangeError(`Training mode BatchNorm needs more than 1 token per batch, got ${rows}`);
+      throw new RangeError(
+        `Training mode BatchNorm needs more than 1 token per batch, got ${rows}`,
+      );
     }
   }
 
@@ -327,7 +381,11 @@ export class JumpSAE {
   }
 
   /** Device decode: x̂ = codes·D, (B, D). */
-  async #decodeOn(be: Backend, codes: DeviceBuffer, B: number): Promise<{ xHat: DeviceBuffer; dict: DeviceBuffer }> {
+  async #decodeOn(
+    be: Backend,
+    codes: DeviceBuffer,
+    B: number,
+  ): Promise<{ xHat: DeviceBuffer; dict: DeviceBuffer }> {
     const dict = await this.dictionary.current(be, this.#training);
     const xHat = this.#xHat.get(be, B * this.dim);
     be.matmul(xHat, codes, dict, { m: B, n: this.dim, k: this.nbConcepts, sparseA: true });
@@ -351,10 +409,15 @@ export class JumpSAE {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     return this.#run(async (be) => {
-      const [preCodes, codes] = await this.#inChunks(be, tokens, [this.nbConcepts, this.nbConcepts], async (part) => {
-        const { pre, codes } = this.#encodeOn(be, part);
-        return [pre, codes];
-      });
+      const [preCodes, codes] = await this.#inChunks(
+        be,
+        tokens,
+        [this.nbConcepts, this.nbConcepts],
+        (part) => {
+          const { pre, codes } = this.#encodeOn(be, part);
+          return [pre, codes];
+        },
+      );
       return { preCodes, codes };
     });
   }
@@ -369,15 +432,23 @@ export class JumpSAE {
     be: Backend,
     input: Tensor,
     cols: number[],
-    step: (part: Tensor) => Promise<DeviceBuffer[]>,
+    step: (part: Tensor) => DeviceBuffer[] | Promise<DeviceBuffer[]>,
   ): Promise<Tensor[]> {
     const B = input.shape[0], width = input.shape[1];
-    const widest = Math.max(width, this.dim, this.nbConcepts, ...this.encoder.layers.map((l) => l.outFeatures));
+    const widest = Math.max(
+      width,
+      this.dim,
+      this.nbConcepts,
+      ...this.encoder.layers.map((l) => l.outFeatures),
+    );
     const block = this.#training ? B : Math.max(1, Math.floor(2 ** 25 / widest));
     const outputs = cols.map((c) => new Float32Array(B * c));
     for (let start = 0; start < B; start += block) {
       const rows = Math.min(block, B - start);
-      const part = { data: input.data.subarray(start * width, (start + rows) * width), shape: [rows, width] };
+      const part = {
+        data: input.data.subarray(start * width, (start + rows) * width),
+        shape: [rows, width],
+      };
       const buffers = await step(part);
       for (let i = 0; i < cols.length; i++) {
         outputs[i].set(await be.download(buffers[i], 0, rows * cols[i]), start * cols[i]);
@@ -395,7 +466,9 @@ export class JumpSAE {
   decode(z: TensorLike): Promise<Tensor> {
     const t = toTensor(z, "z");
     if (t.shape.length !== 2 || t.shape[1] !== this.nbConcepts) {
-      throw new RangeError(`z must have shape [tokens, ${this.nbConcepts}], got ${formatShape(t.shape)}`);
+      throw new RangeError(
+        `z must have shape [tokens, ${this.nbConcepts}], got ${formatShape(t.shape)}`,
+      );
     }
     assertFinite(t.data, "z");
     return this.#run(async (be) => {
@@ -420,11 +493,16 @@ export class JumpSAE {
     this.#checkBatch(tokens.shape[0]);
     const C = this.nbConcepts;
     return this.#run(async (be) => {
-      const [preCodes, codes, xHat] = await this.#inChunks(be, tokens, [C, C, this.dim], async (part) => {
-        const { pre, codes } = this.#encodeOn(be, part);
-        const { xHat } = await this.#decodeOn(be, codes, part.shape[0]);
-        return [pre, codes, xHat];
-      });
+      const [preCodes, codes, xHat] = await this.#inChunks(
+        be,
+        tokens,
+        [C, C, this.dim],
+        async (part) => {
+          const { pre, codes } = this.#encodeOn(be, part);
+          const { xHat } = await this.#decodeOn(be, codes, part.shape[0]);
+          return [pre, codes, xHat];
+        },
+      );
       return { preCodes, codes, xHat };
     });
   }
@@ -511,7 +589,12 @@ export class JumpSAE {
       dDictionary: g.dictionary.get(be, C * D),
       dLogThreshold: this.thresholds.grad!,
     };
-    for (const [buffer, n] of [[ctx.loss, 1], [ctx.dXHat, B * D], [ctx.dCodes, B * C], [ctx.dDictionary, C * D]] as const) {
+    for (
+      const [buffer, n] of [[ctx.loss, 1], [ctx.dXHat, B * D], [ctx.dCodes, B * C], [
+        ctx.dDictionary,
+        C * D,
+      ]] as const
+    ) {
       be.fill(buffer, 0, n);
     }
     if (loss.touchesPreCodes) be.fill(ctx.dPreCodes, 0, B * C);
@@ -519,7 +602,14 @@ export class JumpSAE {
 
     // decoder: x̂ = codes·D
     be.matmul(ctx.dCodes, ctx.dXHat, dict, { m: B, n: C, k: D, transB: true, accumulate: true });
-    be.matmul(ctx.dDictionary, codes, ctx.dXHat, { m: C, n: D, k: B, transA: true, accumulate: true, sparseA: true });
+    be.matmul(ctx.dDictionary, codes, ctx.dXHat, {
+      m: C,
+      n: D,
+      k: B,
+      transA: true,
+      accumulate: true,
+      sparseA: true,
+    });
     this.dictionary.backward(be, ctx.dDictionary);
     if (this.decoderBias) be.sumRows(this.decoderBias.grad!, ctx.dXHat, B, D);
     // codes = JumpReLU(ReLU(pre)), threshold exp(thresholds)
@@ -530,7 +620,9 @@ export class JumpSAE {
     const run: RunContext = { backend: be, training: this.#training };
     let dy: DeviceBuffer | null = dPre;
     const layers = this.encoder.layers;
-    for (let i = layers.length - 1; i >= 0 && dy; i--) dy = layers[i].backward(run, dy, B, i > 0 || this.centerInput);
+    for (let i = layers.length - 1; i >= 0 && dy; i--) {
+      dy = layers[i].backward(run, dy, B, i > 0 || this.centerInput);
+    }
     if (this.centerInput && dy) {
       be.scale(dy, dy, -1, B * D); // x − b_dec: the bias gets minus the input gradient
       be.sumRows(this.decoderBias!.grad!, dy, B, D);
@@ -544,7 +636,9 @@ export class JumpSAE {
     return this.#run(async (be) => {
       const out: Record<string, Tensor> = {};
       for (const [key, p] of this.#params) {
-        out[key] = p.value ? await this.#read(be, p.value, [...p.shape]) : { data: p.initial.slice(), shape: [...p.shape] };
+        out[key] = p.value
+          ? await this.#read(be, p.value, [...p.shape])
+          : { data: p.initial.slice(), shape: [...p.shape] };
       }
       return out;
     });
@@ -555,15 +649,22 @@ export class JumpSAE {
    * exact shape; extra keys are an error unless `strict` is false. Nothing changes if any check
    * fails. In eval mode the dictionary is projected and fused again from the loaded weights.
    */
-  loadStateDict(dict: Record<string, TensorLike>, options: { strict?: boolean } = {}): Promise<void> {
+  loadStateDict(
+    dict: Record<string, TensorLike>,
+    options: { strict?: boolean } = {},
+  ): Promise<void> {
     if (dict === null || typeof dict !== "object") {
-      throw new TypeError(`dict must be an object of tensors, got ${dict === null ? "null" : typeof dict}`);
+      throw new TypeError(
+        `dict must be an object of tensors, got ${dict === null ? "null" : typeof dict}`,
+      );
     }
     const strict = options.strict ?? true;
     if (strict) {
       for (const key of Object.keys(dict)) {
         if (!this.#params.has(key)) {
-          throw new RangeError(`Unexpected key ${key} in state dict (pass { strict: false } to ignore it)`);
+          throw new RangeError(
+            `Unexpected key ${key} in state dict (pass { strict: false } to ignore it)`,
+          );
         }
       }
     }
@@ -572,7 +673,9 @@ export class JumpSAE {
       if (!(key in dict)) throw new RangeError(`Missing key ${key} in state dict`);
       const t = toTensor(dict[key], key);
       if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-        throw new RangeError(`${key} must have shape ${formatShape(p.shape)}, got ${formatShape(t.shape)}`);
+        throw new RangeError(
+          `${key} must have shape ${formatShape(p.shape)}, got ${formatShape(t.shape)}`,
+        );
       }
       for (let i = 0; i < t.data.length; i++) {
         const v = t.data[i];
@@ -602,7 +705,9 @@ export class JumpSAE {
 
 function checkInputShape(shape: number | readonly number[]): readonly number[] {
   const dims = typeof shape === "number" ? [shape] : Array.isArray(shape) ? [...shape] : null;
-  if (!dims) throw new TypeError(`inputShape must be a number or an array of numbers, got ${typeof shape}`);
+  if (!dims) {
+    throw new TypeError(`inputShape must be a number or an array of numbers, got ${typeof shape}`);
+  }
   if (dims.length < 1 || dims.length > 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new RangeError(
       `inputShape must be dim, [seq, dim] or [dim, height, width] of positive integers, got ${
@@ -616,7 +721,9 @@ function checkInputShape(shape: number | readonly number[]): readonly number[] {
 function checkBandwith(options: JumpSAEOptions): number {
   const { bandwith, bandwidth } = options;
   if (bandwith !== undefined && bandwidth !== undefined && bandwith !== bandwidth) {
-    throw new RangeError(`bandwith (${bandwith}) and bandwidth (${bandwidth}) disagree: give one of them`);
+    throw new RangeError(
+      `bandwith (${bandwith}) and bandwidth (${bandwidth}) disagree: give one of them`,
+    );
   }
   const value = bandwith ?? bandwidth ?? 1e-3;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {

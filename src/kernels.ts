@@ -100,6 +100,10 @@ export function kernelMass(name: KernelName, eps: number): number {
  * - `"paper"`: Rajamanoharan et al. 2024, −(θ/ε)·K((x − θ)/ε) with K the same kernel shape
  *   rescaled to unit mass; since K(u) = ε·kernel(εu, ε)/mass, s = 1/mass.
  */
-export function pseudoGradientScale(name: KernelName, eps: number, mode: PseudoGradientMode): number {
+export function pseudoGradientScale(
+  name: KernelName,
+  eps: number,
+  mode: PseudoGradientMode,
+): number {
   return mode === "paper" ? 1 / kernelMass(name, eps) : 1 / eps;
 }

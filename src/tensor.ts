@@ -37,18 +37,28 @@ export function formatShape(shape: readonly number[]): string {
 export function toTensor(value: TensorLike, name: string): Tensor {
   if (Array.isArray(value)) return fromNested(value, name);
   if (value === null || typeof value !== "object" || !("data" in value) || !("shape" in value)) {
-    throw new TypeError(`${name} must be a Tensor, { data, shape } or nested arrays, got ${typeof value}`);
+    throw new TypeError(
+      `${name} must be a Tensor, { data, shape } or nested arrays, got ${typeof value}`,
+    );
   }
   const shape = [...value.shape];
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
-      throw new RangeError(`${name} has an invalid shape ${formatShape(shape)}: dimensions must be non-negative integers`);
+      throw new RangeError(
+        `${name} has an invalid shape ${
+          formatShape(shape)
+        }: dimensions must be non-negative integers`,
+      );
     }
   }
-  const data = value.data instanceof Float32Array ? value.data : Float32Array.from(value.data as ArrayLike<number>);
+  const data = value.data instanceof Float32Array
+    ? value.data
+    : Float32Array.from(value.data as ArrayLike<number>);
   if (data.length !== sizeOf(shape)) {
     throw new RangeError(
-      `${name} has ${data.length} values but its shape ${formatShape(shape)} needs ${sizeOf(shape)}`,
+      `${name} has ${data.length} values but its shape ${formatShape(shape)} needs ${
+        sizeOf(shape)
+      }`,
     );
   }
   return { data, shape };
@@ -72,7 +82,9 @@ function fromNested(value: NestedArray | number[], name: string): Tensor {
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
-      throw new RangeError(`${name} is a ragged array: expected length ${shape[depth]} at depth ${depth}`);
+      throw new RangeError(
+        `${name} is a ragged array: expected length ${shape[depth]} at depth ${depth}`,
+      );
     }
     for (const child of node) walk(child, depth + 1);
   };

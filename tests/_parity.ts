@@ -45,7 +45,13 @@ export function loadFixture(
 }
 
 /** max|a − b| ≤ rel·max|b| + abs, elementwise over same-shaped tensors. */
-export function assertClose(actual: Tensor, expected: Tensor, label: string, rel = 1e-5, abs = 1e-6): number {
+export function assertClose(
+  actual: Tensor,
+  expected: Tensor,
+  label: string,
+  rel = 1e-5,
+  abs = 1e-6,
+): number {
   assert(
     JSON.stringify(actual.shape) === JSON.stringify(expected.shape),
     `${label}: shape ${JSON.stringify(actual.shape)} != ${JSON.stringify(expected.shape)}`,
@@ -55,12 +61,19 @@ export function assertClose(actual: Tensor, expected: Tensor, label: string, rel
     maxDiff = Math.max(maxDiff, Math.abs(actual.data[i] - expected.data[i]));
     maxRef = Math.max(maxRef, Math.abs(expected.data[i]));
   }
-  assert(maxDiff <= rel * maxRef + abs, `${label}: max diff ${maxDiff} > ${rel}·${maxRef} + ${abs}`);
+  assert(
+    maxDiff <= rel * maxRef + abs,
+    `${label}: max diff ${maxDiff} > ${rel}·${maxRef} + ${abs}`,
+  );
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
 
 /** Builds the model of a fixture, loads its `state.*`, sets its mode and loss. */
-export async function modelOf(name: string, device: Device, backendOptions: Partial<JumpSAEOptions> = {}) {
+export async function modelOf(
+  name: string,
+  device: Device,
+  backendOptions: Partial<JumpSAEOptions> = {},
+) {
   const { tensors, config, noise } = loadFixture(name);
   const sae = new JumpSAE(config.input_shape, config.nb_concepts, {
     kernel: config.kernel,
@@ -72,12 +85,18 @@ export async function modelOf(name: string, device: Device, backendOptions: Part
   });
   const prefixed = (prefix: string) =>
     Object.fromEntries(
-      Object.entries(tensors).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]),
+      Object.entries(tensors).filter(([k]) => k.startsWith(prefix)).map((
+        [k, v],
+      ) => [k.slice(prefix.length), v]),
     );
   await sae.loadStateDict(prefixed("state."));
   if (config.mode === "eval") sae.eval();
   const { name: lossName, penalty } = config.loss;
-  const loss = lossName === "mse" ? losses.mse() : lossName === "mse_l1" ? losses.mseL1(penalty) : losses.mseL0(penalty);
+  const loss = lossName === "mse"
+    ? losses.mse()
+    : lossName === "mse_l1"
+    ? losses.mseL1(penalty)
+    : losses.mseL0(penalty);
   return { sae, loss, tensors, config, noise, prefixed };
 }
 
@@ -102,10 +121,16 @@ export function registerParity(
         assertClose(out.preCodes, tensors["out.pre_codes"], "preCodes", tol("pre_codes"));
         assertClose(out.codes, tensors["out.codes"], "codes", tol("codes"));
         assertClose(out.xHat, tensors["out.x_hat"], "xHat", tol("x_hat"));
-        assertClose({ data: new Float32Array([out.loss]), shape: [] }, tensors["loss"], "loss", tol("loss"));
+        assertClose(
+          { data: new Float32Array([out.loss]), shape: [] },
+          tensors["loss"],
+          "loss",
+          tol("loss"),
+        );
         const expectedGrads = prefixed("grad.");
         assert(
-          JSON.stringify(Object.keys(out.grads).sort()) === JSON.stringify(Object.keys(expectedGrads).sort()),
+          JSON.stringify(Object.keys(out.grads).sort()) ===
+            JSON.stringify(Object.keys(expectedGrads).sort()),
           `gradient keys ${Object.keys(out.grads)} != ${Object.keys(expectedGrads)}`,
         );
         for (const [key, g] of Object.entries(expectedGrads)) {
@@ -113,8 +138,13 @@ export function registerParity(
         }
         const after = await sae.stateDict();
         const expectedAfter = prefixed("after.");
-        assert(JSON.stringify(Object.keys(after)) === JSON.stringify(Object.keys(expectedAfter)), "state keys/order");
-        for (const [key, t] of Object.entries(expectedAfter)) assertClose(after[key], t, `after ${key}`, rel);
+        assert(
+          JSON.stringify(Object.keys(after)) === JSON.stringify(Object.keys(expectedAfter)),
+          "state keys/order",
+        );
+        for (const [key, t] of Object.entries(expectedAfter)) {
+          assertClose(after[key], t, `after ${key}`, rel);
+        }
       } finally {
         sae.dispose();
       }

@@ -65,7 +65,10 @@ async function checkGradients(
         const h = 1e-3 * Math.max(1, Math.abs(base[key].data[index])); // small: ReLU kinks are near
         const fd = (await lossAt(key, index, h) - await lossAt(key, index, -h)) / (2 * h);
         const err = Math.abs(fd - g.data[index]);
-        assert(err <= 1e-2 * scale + 1e-3, `${key}[${index}]: finite difference ${fd} vs gradient ${g.data[index]}`);
+        assert(
+          err <= 1e-2 * scale + 1e-3,
+          `${key}[${index}]: finite difference ${fd} vs gradient ${g.data[index]}`,
+        );
       }
     }
   } finally {
@@ -115,7 +118,14 @@ for (const mode of ["overcomplete", "paper"] as const) {
   for (const kernel of KERNEL_NAMES) {
     Deno.test(`threshold pseudo-gradient follows its formula: ${kernel}, ${mode}`, async () => {
       const bandwith = 0.3;
-      const sae = new JumpSAE(4, 6, { encoderModule: "linear", kernel, bandwith, pseudoGradient: mode, seed: 5, device: "reference" });
+      const sae = new JumpSAE(4, 6, {
+        encoderModule: "linear",
+        kernel,
+        bandwith,
+        pseudoGradient: mode,
+        seed: 5,
+        device: "reference",
+      });
       try {
         const state = await sae.stateDict();
         const t = new Float32Array([-1.2, -0.9, -0.6, -0.4, -1.6, -0.2]);
@@ -133,7 +143,10 @@ for (const mode of ["overcomplete", "paper"] as const) {
             expected += -s * theta * k * theta; // −s·θ·K(r − θ)·1, chained through exp (×θ)
           }
           const got = grads.thresholds.data[c];
-          assert(Math.abs(got - expected) <= 1e-5 * Math.abs(expected) + 1e-6, `concept ${c}: ${got} vs ${expected}`);
+          assert(
+            Math.abs(got - expected) <= 1e-5 * Math.abs(expected) + 1e-6,
+            `concept ${c}: ${got} vs ${expected}`,
+          );
         }
         assert(inWindow > 0, "no pre-code inside the kernel window: the test would prove nothing");
       } finally {

@@ -5,7 +5,9 @@ import { loadSafetensors, saveSafetensors } from "../src/io/safetensors.ts";
 const t = (data: number[], shape: number[]): Tensor => ({ data: new Float32Array(data), shape });
 const approx = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-6) => {
   assert(a.length === b.length, `length ${a.length} != ${b.length}`);
-  for (let i = 0; i < a.length; i++) assert(Math.abs(a[i] - b[i]) <= tol, `[${i}] ${a[i]} != ${b[i]}`);
+  for (let i = 0; i < a.length; i++) {
+    assert(Math.abs(a[i] - b[i]) <= tol, `[${i}] ${a[i]} != ${b[i]}`);
+  }
 };
 
 /** Gradient all ones on the codes, no value: isolates the JumpReLU backward. */
@@ -16,7 +18,12 @@ const onesOnCodes: Loss = {
 
 Deno.test("JumpSAE: hand-computed JumpReLU forward and gradients (rectangle, bandwith 1, θ = 1)", async () => {
   // identity encoder: pre-codes are x itself; thresholds = log 1 = 0
-  const sae = new JumpSAE(3, 3, { encoderModule: "identity", kernel: "rectangle", bandwith: 1, device: "reference" });
+  const sae = new JumpSAE(3, 3, {
+    encoderModule: "identity",
+    kernel: "rectangle",
+    bandwith: 1,
+    device: "reference",
+  });
   try {
     const state = await sae.stateDict();
     await sae.loadStateDict({ ...state, thresholds: t([0, 0, 0], [3]) });
@@ -88,11 +95,14 @@ Deno.test("JumpSAE: the same seed gives the same model, another seed another", a
 
 Deno.test("JumpSAE: encoder parameter names of every registered encoder", async () => {
   const keys = async (encoderModule: "identity" | "linear" | "mlp_ln_1" | "mlp_bn_3") =>
-    Object.keys(await new JumpSAE(4, 4, { encoderModule, device: "reference" }).stateDict()).filter((k) =>
-      k.startsWith("encoder.")
+    Object.keys(await new JumpSAE(4, 4, { encoderModule, device: "reference" }).stateDict()).filter(
+      (k) => k.startsWith("encoder."),
     );
   deepStrictEqual(await keys("identity"), []);
-  deepStrictEqual(await keys("linear"), ["encoder.final_block.0.weight", "encoder.final_block.0.bias"]);
+  deepStrictEqual(await keys("linear"), [
+    "encoder.final_block.0.weight",
+    "encoder.final_block.0.bias",
+  ]);
   deepStrictEqual(await keys("mlp_ln_1"), [
     "encoder.final_block.0.weight",
     "encoder.final_block.0.bias",
@@ -100,7 +110,10 @@ Deno.test("JumpSAE: encoder parameter names of every registered encoder", async 
     "encoder.final_block.1.bias",
   ]);
   const bn3 = await keys("mlp_bn_3");
-  assert(bn3.length === 21 && bn3[0] === "encoder.mlp_blocks.0.0.weight" && bn3[5] === "encoder.mlp_blocks.0.1.running_var");
+  assert(
+    bn3.length === 21 && bn3[0] === "encoder.mlp_blocks.0.0.weight" &&
+      bn3[5] === "encoder.mlp_blocks.0.1.running_var",
+  );
 });
 
 Deno.test("JumpSAE: tokens of [seq, dim] and [dim, h, w] inputs are encoded one by one", async () => {
@@ -140,11 +153,21 @@ Deno.test("JumpSAE: eval() fuses the dictionary; BatchNorm uses running statisti
 });
 
 Deno.test("JumpSAE: stateDict → safetensors → loadStateDict round trip (I64 counter)", async () => {
-  const a = new JumpSAE(5, 7, { device: "reference", seed: 3, dictionaryParams: { useMultiplier: true } });
+  const a = new JumpSAE(5, 7, {
+    device: "reference",
+    seed: 3,
+    dictionaryParams: { useMultiplier: true },
+  });
   await a.forward(t(Array.from({ length: 15 }, (_, i) => i / 7), [3, 5]));
   const state = await a.stateDict();
-  const bytes = saveSafetensors(state, undefined, { dtypes: { "encoder.final_block.1.num_batches_tracked": "I64" } });
-  const b = new JumpSAE(5, 7, { device: "reference", seed: 9, dictionaryParams: { useMultiplier: true } });
+  const bytes = saveSafetensors(state, undefined, {
+    dtypes: { "encoder.final_block.1.num_batches_tracked": "I64" },
+  });
+  const b = new JumpSAE(5, 7, {
+    device: "reference",
+    seed: 9,
+    dictionaryParams: { useMultiplier: true },
+  });
   await b.loadStateDict(loadSafetensors(bytes));
   deepStrictEqual(await b.stateDict(), state);
   a.eval();
@@ -154,9 +177,17 @@ Deno.test("JumpSAE: stateDict → safetensors → loadStateDict round trip (I64 
 });
 
 /** Asserts that `action` fails with `type` and a message matching `pattern`, and the model is unchanged. */
-async function assertRefused(sae: JumpSAE, action: () => unknown, type: ErrorConstructor, pattern: RegExp) {
+async function assertRefused(
+  sae: JumpSAE,
+  action: () => unknown,
+  type: ErrorConstructor,
+  pattern: RegExp,
+) {
   const before = await sae.stateDict();
-  await rejects(async () => await action(), (e: Error) => e instanceof type && pattern.test(e.message));
+  await rejects(
+    async () => await action(),
+    (e: Error) => e instanceof type && pattern.test(e.message),
+  );
   deepStrictEqual(await sae.stateDict(), before);
 }
 
@@ -169,12 +200,24 @@ Deno.test("JumpSAE: constructor errors name the argument", () => {
   throws(() => new JumpSAE(8, 4, { bandwith: 0 }), /bandwith must be a finite number > 0, got 0/);
   throws(() => new JumpSAE(8, 4, { bandwidth: -1 }), RangeError);
   throws(() => new JumpSAE(8, 4, { bandwith: 1, bandwidth: 2 }), /disagree/);
-  throws(() => new JumpSAE(8, 4, { encoderModule: "mlp_xx" as never }), /encoderModule must be one of/);
-  throws(() => new JumpSAE(8, 4, { encoderModule: "identity" }), /identity encoder needs nbConcepts equal/);
+  throws(
+    () => new JumpSAE(8, 4, { encoderModule: "mlp_xx" as never }),
+    /encoderModule must be one of/,
+  );
+  throws(
+    () => new JumpSAE(8, 4, { encoderModule: "identity" }),
+    /identity encoder needs nbConcepts equal/,
+  );
   throws(() => new JumpSAE(8, 4, { device: "tpu" as never }), /device must be one of/);
   throws(() => new JumpSAE(8, 4, { pseudoGradient: "x" as never }), /pseudoGradient/);
-  throws(() => new JumpSAE(8, 4, { dictionaryParams: { normalization: "l3" as never } }), /normalization/);
-  throws(() => new JumpSAE(8, 4, { dictionaryParams: { initializer: t([1, 2], [1, 2]) } }), /initializer must have shape \[4, 8\]/);
+  throws(
+    () => new JumpSAE(8, 4, { dictionaryParams: { normalization: "l3" as never } }),
+    /normalization/,
+  );
+  throws(
+    () => new JumpSAE(8, 4, { dictionaryParams: { initializer: t([1, 2], [1, 2]) } }),
+    /initializer must have shape \[4, 8\]/,
+  );
   throws(() => new JumpSAE(8, 4, { kernal: "gaussian" } as never), TypeError);
   throws(() => new JumpSAE(8, 4, { centerInput: true }), /centerInput needs decoderBias/);
 });
@@ -182,19 +225,64 @@ Deno.test("JumpSAE: constructor errors name the argument", () => {
 Deno.test("JumpSAE: bad inputs are refused before any state changes", async () => {
   const sae = new JumpSAE(4, 6, { device: "reference", seed: 1 });
   const good = t(Array.from({ length: 8 }, (_, i) => i), [2, 4]);
-  await assertRefused(sae, () => sae.forward(t([1, 2, 3], [1, 3])), RangeError, /x must have shape \[batch, 4\], got \[1, 3\]/);
-  await assertRefused(sae, () => sae.forward({ data: new Float32Array(7), shape: [2, 4] }), RangeError, /7 values/);
-  await assertRefused(sae, () => sae.encode(t([1, NaN, 3, 4, 1, 2, 3, 4], [2, 4])), RangeError, /finite, got NaN at index 1/);
+  await assertRefused(
+    sae,
+    () => sae.forward(t([1, 2, 3], [1, 3])),
+    RangeError,
+    /x must have shape \[batch, 4\], got \[1, 3\]/,
+  );
+  await assertRefused(
+    sae,
+    () => sae.forward({ data: new Float32Array(7), shape: [2, 4] }),
+    RangeError,
+    /7 values/,
+  );
+  await assertRefused(
+    sae,
+    () => sae.encode(t([1, NaN, 3, 4, 1, 2, 3, 4], [2, 4])),
+    RangeError,
+    /finite, got NaN at index 1/,
+  );
   await assertRefused(sae, () => sae.forward([[1, 2, 3, 4], [1, 2]]), RangeError, /ragged/);
-  await assertRefused(sae, () => sae.forward(t([1, 2, 3, 4], [1, 4])), RangeError, /BatchNorm needs more than 1 token/);
-  await assertRefused(sae, () => sae.decode(t([1, 2], [1, 2])), RangeError, /z must have shape \[tokens, 6\]/);
-  await assertRefused(sae, () => sae.decode(t([Infinity, 0, 0, 0, 0, 0], [1, 6])), RangeError, /z must be finite/);
-  await assertRefused(sae, () => sae.valueAndGrad(good, {} as Loss), TypeError, /loss must be a Loss/);
-  await assertRefused(sae, () => sae.valueAndGrad(t([], [0, 4]), losses.mse()), RangeError, /at least one token/);
+  await assertRefused(
+    sae,
+    () => sae.forward(t([1, 2, 3, 4], [1, 4])),
+    RangeError,
+    /BatchNorm needs more than 1 token/,
+  );
+  await assertRefused(
+    sae,
+    () => sae.decode(t([1, 2], [1, 2])),
+    RangeError,
+    /z must have shape \[tokens, 6\]/,
+  );
+  await assertRefused(
+    sae,
+    () => sae.decode(t([Infinity, 0, 0, 0, 0, 0], [1, 6])),
+    RangeError,
+    /z must be finite/,
+  );
+  await assertRefused(
+    sae,
+    () => sae.valueAndGrad(good, {} as Loss),
+    TypeError,
+    /loss must be a Loss/,
+  );
+  await assertRefused(
+    sae,
+    () => sae.valueAndGrad(t([], [0, 4]), losses.mse()),
+    RangeError,
+    /at least one token/,
+  );
   const state = await sae.stateDict();
   const { thresholds: _, ...missing } = state;
   await assertRefused(sae, () => sae.loadStateDict(missing), RangeError, /Missing key thresholds/);
-  await assertRefused(sae, () => sae.loadStateDict({ ...state, extra: t([1], [1]) }), RangeError, /Unexpected key extra/);
+  await assertRefused(
+    sae,
+    () => sae.loadStateDict({ ...state, extra: t([1], [1]) }),
+    RangeError,
+    /Unexpected key extra/,
+  );
   await assertRefused(
     sae,
     () => sae.loadStateDict({ ...state, "dictionary._weights": t(new Array(24).fill(0), [4, 6]) }),
@@ -203,7 +291,8 @@ Deno.test("JumpSAE: bad inputs are refused before any state changes", async () =
   );
   await assertRefused(
     sae,
-    () => sae.loadStateDict({ ...state, "encoder.final_block.0.bias": t([0, 0, NaN, 0, 0, 0], [6]) }),
+    () =>
+      sae.loadStateDict({ ...state, "encoder.final_block.0.bias": t([0, 0, NaN, 0, 0, 0], [6]) }),
     RangeError,
     /bias must be finite, got NaN/,
   );
@@ -237,7 +326,9 @@ Deno.test("losses: mse, mseL1 and mseL0 values by hand", async () => {
   approx([(await sae.valueAndGrad(x, losses.mse())).loss], [0.265625]);
   approx([(await sae.valueAndGrad(x, losses.mseL1(2))).loss], [0.265625 + 2 * 0.75]);
   approx([(await sae.valueAndGrad(x, losses.mseL0(3))).loss], [0.265625 + 3 * 1]);
-  approx([(await sae.valueAndGrad(x, losses.sum(losses.mse(), losses.mse()))).loss], [2 * 0.265625]);
+  approx([(await sae.valueAndGrad(x, losses.sum(losses.mse(), losses.mse()))).loss], [
+    2 * 0.265625,
+  ]);
   sae.dispose();
 });
 

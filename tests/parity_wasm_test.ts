@@ -7,6 +7,10 @@ for (const threads of [2, 1]) {
   if (relaxedSimdSupported()) {
     registerParity("cpu", `wasm relaxed, ${threads} thread(s)`, { simd: "relaxed", threads });
   } else {
-    Deno.test({ name: `parity with PyTorch (wasm relaxed): not run (no relaxed SIMD here)`, ignore: true, fn() {} });
+    Deno.test({
+      name: `parity with PyTorch (wasm relaxed): not run (no relaxed SIMD here)`,
+      ignore: true,
+      fn() {},
+    });
   }
 }

@@ -22,7 +22,10 @@ export interface BackendOptions {
  * (non-fallback) WebGPU adapter and otherwise takes the CPU backend. Where there is no shared
  * memory (a browser page that is not cross-origin isolated) the WASM backend runs on one thread.
  */
-export async function createBackend(device: Device, options: BackendOptions = {}): Promise<Backend> {
+export async function createBackend(
+  device: Device,
+  options: BackendOptions = {},
+): Promise<Backend> {
   switch (device) {
     case "reference":
       return createReferenceBackend();

@@ -141,6 +141,16 @@ export class BatchNorm1d implements Layer {
       B,
       C,
     );
-    be.batchNormEval(dx, dy, zeros, valueOf(this.runningVar), valueOf(this.weight), zeros, B, C, EPS);
+    be.batchNormEval(
+      dx,
+      dy,
+      zeros,
+      valueOf(this.runningVar),
+      valueOf(this.weight),
+      zeros,
+      B,
+      C,
+      EPS,
+    );
   }
 }

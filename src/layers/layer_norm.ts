@@ -18,7 +18,12 @@ export class LayerNorm implements Layer {
 
   constructor(readonly name: string, readonly inFeatures: number) {
     this.outFeatures = inFeatures;
-    this.weight = new Parameter(`${name}.weight`, [inFeatures], true, new Float32Array(inFeatures).fill(1));
+    this.weight = new Parameter(
+      `${name}.weight`,
+      [inFeatures],
+      true,
+      new Float32Array(inFeatures).fill(1),
+    );
     this.bias = new Parameter(`${name}.bias`, [inFeatures], true, new Float32Array(inFeatures));
     this.parameters = [this.weight, this.bias];
   }

@@ -75,7 +75,7 @@ export class ProgressBar {
   }
 
   /** The line that `update(done, metrics)` draws. */
-  render(done: number, metrics: Record<string, number> = {}, now = Date.now()): string {
+  render(done: number, metrics: Record<string, number> = {}, now: number = Date.now()): string {
     const elapsed = (now - this.#start) / 1000;
     const known = this.total > 0 && Number.isFinite(this.total);
     const parts = [this.label];
