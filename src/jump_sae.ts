@@ -442,6 +442,14 @@ export class JumpSAE {
       ...this.encoder.layers.map((l) => l.outFeatures),
     );
     const block = this.#training ? B : Math.max(1, Math.floor(2 ** 25 / widest));
+    if (B <= block) {
+      // one block: hand the downloaded arrays out as they are (no gathering copy)
+      const buffers = B === 0 ? [] : await step(input);
+      return await Promise.all(cols.map(async (c, i) => ({
+        data: B === 0 ? new Float32Array(0) : await be.download(buffers[i], 0, B * c),
+        shape: [B, c],
+      })));
+    }
     const outputs = cols.map((c) => new Float32Array(B * c));
     for (let start = 0; start < B; start += block) {
       const rows = Math.min(block, B - start);
