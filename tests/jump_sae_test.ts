@@ -352,3 +352,49 @@ Deno.test("JumpSAE: eval-mode batches larger than one block are split and gather
     sae.dispose();
   }
 });
+
+Deno.test("JumpSAE: a normalization function and a custom encoder", async () => {
+  const { LayerNorm, Linear, SequentialEncoder } = await import("../mod.ts");
+  const encoder = new SequentialEncoder(3, [new Linear("0", 3, 4), new LayerNorm("1", 4)]);
+  const sae = new JumpSAE(3, 4, {
+    encoderModule: encoder,
+    // rows scaled to l2 norm 2, as a user projection
+    dictionaryParams: {
+      normalization: ({ data }) => {
+        const out = new Float32Array(data.length);
+        for (let r = 0; r < 4; r++) {
+          const row = data.subarray(r * 3, r * 3 + 3);
+          const n = Math.hypot(...row);
+          for (let c = 0; c < 3; c++) out[r * 3 + c] = (2 * row[c]) / n;
+        }
+        return out;
+      },
+    },
+    device: "reference",
+  });
+  try {
+    deepStrictEqual(Object.keys(await sae.stateDict()).slice(0, 5), [
+      "thresholds",
+      "encoder.0.weight",
+      "encoder.0.bias",
+      "encoder.1.weight",
+      "encoder.1.bias",
+    ]);
+    const dict = await sae.getDictionary();
+    for (let r = 0; r < 4; r++) {
+      approx([Math.hypot(...dict.data.subarray(r * 3, r * 3 + 3))], [2], 1e-5);
+    }
+    const { grads } = await sae.valueAndGrad(t([1, 2, 3, -1, 0, 2], [2, 3]), losses.mse());
+    assert(Object.keys(grads).includes("encoder.1.weight"));
+    throws(
+      () => new SequentialEncoder(3, [new Linear("0", 4, 4)]),
+      /expects 4 input features, got 3/,
+    );
+    throws(
+      () => new JumpSAE(3, 5, { encoderModule: encoder }),
+      /must map 3 features to 5, got 3 to 4/,
+    );
+  } finally {
+    sae.dispose();
+  }
+});
