@@ -126,6 +126,8 @@ export class JumpSAE {
 
   #params = new Map<string, Parameter>();
   #training = true;
+  /** The mode of the call now running: the mode when it was made, not when it runs. */
+  #mode = true;
   #fusePending = false;
   #backend: Promise<Backend> | null = null;
   #backendOptions: BackendOptions;
@@ -307,11 +309,17 @@ export class JumpSAE {
     return this.#backend;
   }
 
-  /** Runs `task` after every earlier call, on a ready backend with a fused dictionary if needed. */
+  /**
+   * Runs `task` after every earlier call, on a ready backend, in the mode the model had when
+   * the call was made (so `sae.forward(x); sae.eval();` runs that forward in training mode, as
+   * PyTorch would); the first eval-mode call fuses the dictionary if `eval()` asked for it.
+   */
   #run<T>(task: (be: Backend) => Promise<T>): Promise<T> {
+    const training = this.#training;
     const result = this.#queue.then(async () => {
       const be = await this.getBackend();
-      if (this.#fusePending) {
+      this.#mode = training;
+      if (!training && this.#fusePending) {
         await this.dictionary.fuse(be);
         this.#fusePending = false;
       }
@@ -365,7 +373,7 @@ export class JumpSAE {
     const B = tokens.shape[0], C = this.nbConcepts;
     const x = this.#input.get(be, B * this.dim); // (B, D)
     be.upload(x, tokens.data);
-    const ctx: RunContext = { backend: be, training: this.#training };
+    const ctx: RunContext = { backend: be, training: this.#mode };
     let pre = x;
     if (this.centerInput) {
       const negBias = this.#negBias.get(be, this.dim);
@@ -386,7 +394,7 @@ export class JumpSAE {
     codes: DeviceBuffer,
     B: number,
   ): Promise<{ xHat: DeviceBuffer; dict: DeviceBuffer }> {
-    const dict = await this.dictionary.current(be, this.#training);
+    const dict = await this.dictionary.current(be, this.#mode);
     const xHat = this.#xHat.get(be, B * this.dim);
     be.matmul(xHat, codes, dict, { m: B, n: this.dim, k: this.nbConcepts, sparseA: true });
     if (this.decoderBias) be.addBias(xHat, valueOf(this.decoderBias), B, this.dim);
@@ -441,7 +449,7 @@ export class JumpSAE {
       this.nbConcepts,
       ...this.encoder.layers.map((l) => l.outFeatures),
     );
-    const block = this.#training ? B : Math.max(1, Math.floor(2 ** 25 / widest));
+    const block = this.#mode ? B : Math.max(1, Math.floor(2 ** 25 / widest));
     if (B <= block) {
       // one block: hand the downloaded arrays out as they are (no gathering copy)
       const buffers = B === 0 ? [] : await step(input);
@@ -521,7 +529,7 @@ export class JumpSAE {
    */
   getDictionary(): Promise<Tensor> {
     return this.#run(async (be) => {
-      const dict = await this.dictionary.current(be, this.#training);
+      const dict = await this.dictionary.current(be, this.#mode);
       return this.#read(be, dict, [this.nbConcepts, this.dim]);
     });
   }
@@ -625,7 +633,7 @@ export class JumpSAE {
     be.jumpReluBackward(dPre, ctx.dLogThreshold, ctx.dCodes, pre, ctx.logThreshold, B, C, this.#pg);
     if (loss.touchesPreCodes) be.addBias(dPre, ctx.dPreCodes, 1, B * C);
     // encoder, last layer first; the input needs a gradient only to reach a centring b_dec
-    const run: RunContext = { backend: be, training: this.#training };
+    const run: RunContext = { backend: be, training: this.#mode };
     let dy: DeviceBuffer | null = dPre;
     const layers = this.encoder.layers;
     for (let i = layers.length - 1; i >= 0 && dy; i--) {
@@ -698,7 +706,7 @@ export class JumpSAE {
         p.initial = data;
         if (p.value) be.upload(p.value, data);
       }
-      if (!this.#training) await this.dictionary.fuse(be);
+      if (!this.#mode) await this.dictionary.fuse(be);
     });
   }
 

@@ -398,3 +398,17 @@ Deno.test("JumpSAE: a normalization function and a custom encoder", async () => 
     sae.dispose();
   }
 });
+
+Deno.test("JumpSAE: a call runs in the mode the model had when it was made", async () => {
+  const sae = new JumpSAE(4, 6, { device: "reference", seed: 2 });
+  const x = t(Array.from({ length: 20 }, (_, i) => Math.cos(i * 0.7)), [5, 4]);
+  const pending = sae.forward(x); // training mode: updates the running statistics
+  sae.eval();
+  const evalOut = sae.forward(x); // eval mode: running statistics, fused dictionary
+  await pending;
+  const counter = "encoder.final_block.1.num_batches_tracked";
+  assert((await sae.stateDict())[counter].data[0] === 1);
+  const again = await sae.forward(x);
+  deepStrictEqual((await evalOut).xHat, again.xHat);
+  sae.dispose();
+});
