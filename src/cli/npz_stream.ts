@@ -7,29 +7,13 @@
  * @module
  */
 
+import { crc32Update } from "../io/_crc32.ts";
 import { openForRead, openForWrite, type WritableFile } from "../platform/fs.ts";
 
 /** Dtypes of streamed members. */
 export type StreamDtype = "<f4" | "<i4" | "<i8";
 
 const ITEM_SIZE: Record<StreamDtype, number> = { "<f4": 4, "<i4": 4, "<i8": 8 };
-
-let crcTable: Uint32Array | undefined;
-
-/** Continues a CRC-32 (ZIP's polynomial) over `bytes`; start with 0. */
-export function crc32Update(crc: number, bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = (crc ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** A numpy `.npy` header (version 1.0) padded to 64 bytes. */
 export function npyHeader(descr: string, shape: readonly number[]): Uint8Array {

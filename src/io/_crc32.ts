@@ -2,8 +2,8 @@
 
 let crcTable: Uint32Array | undefined;
 
-/** CRC-32 of `bytes`, e.g. `crc32("123456789" as bytes) === 0xcbf43926`. */
-export function crc32(bytes: Uint8Array): number {
+/** Continues a CRC-32 over `bytes` (start with 0), so large members can be checksummed in chunks. */
+export function crc32Update(crc: number, bytes: Uint8Array): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -12,7 +12,12 @@ export function crc32(bytes: Uint8Array): number {
       crcTable[n] = c >>> 0;
     }
   }
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  let c = (crc ^ 0xffffffff) >>> 0;
+  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** CRC-32 of `bytes`, e.g. `crc32("123456789" as bytes) === 0xcbf43926`. */
+export function crc32(bytes: Uint8Array): number {
+  return crc32Update(0, bytes);
 }
