@@ -98,59 +98,49 @@ export class BatchNorm1d implements Layer {
   ): DeviceBuffer | null {
     const B = rows, C = this.inFeatures, be = ctx.backend;
     const dx = this.#dx.get(be, B * C);
-    if (this.#trainingForward) {
-      be.batchNormBackward(
-        dx,
-        gradOf(this.weight),
-        gradOf(this.bias),
-        dy,
-        this.#x!,
-        this.#mean.get(be, C),
-        this.#rstd.get(be, C),
-        valueOf(this.weight),
-        B,
-        C,
-      );
-      return needInputGrad ? dx : null;
-    }
-    this.#evalBackward(be, dx, dy, B, C);
-    return needInputGrad ? dx : null;
-  }
-
-  /**
-   * Eval mode is an affine map per column, y = (x − μ)·r·w + b with r = 1/√(σ² + ε), so
-   * dx = dy·w·r, dw = Σ dy·(x − μ)·r, db = Σ dy. Built from the interface's ops: the train-mode
-   * backward with (μ, r) accumulates exactly dw and db (its dx goes to scratch), and
-   * `batchNormEval` with zero mean and bias computes dy·w·r.
-   */
-  #evalBackward(be: Backend, dx: DeviceBuffer, dy: DeviceBuffer, B: number, C: number): void {
-    const zeros = this.#zeros.get(be, C), ones = this.#ones.get(be, C);
-    const rstd = this.#evalRstd.get(be, C);
-    be.fill(zeros, 0, C);
-    be.fill(ones, 1, C);
-    be.batchNormEval(rstd, ones, zeros, valueOf(this.runningVar), ones, zeros, 1, C, EPS);
+    // Eval mode is an affine map per column, y = (x − μ)·r·w + b with r = 1/√(σ² + ε): the
+    // train-mode backward given the running (μ, r) accumulates exactly dw = Σ dy·(x − μ)·r and
+    // db = Σ dy; only its dx (which subtracts batch means) is wrong there, redone as dy·w·r.
+    const [mean, rstd] = this.#trainingForward
+      ? [this.#mean.get(be, C), this.#rstd.get(be, C)]
+      : [valueOf(this.runningMean), this.#runningRstd(be, C)];
     be.batchNormBackward(
       dx,
       gradOf(this.weight),
       gradOf(this.bias),
       dy,
       this.#x!,
-      valueOf(this.runningMean),
+      mean,
       rstd,
       valueOf(this.weight),
       B,
       C,
     );
-    be.batchNormEval(
-      dx,
-      dy,
-      zeros,
-      valueOf(this.runningVar),
-      valueOf(this.weight),
-      zeros,
-      B,
-      C,
-      EPS,
-    );
+    if (!needInputGrad) return null;
+    if (!this.#trainingForward) {
+      const zeros = this.#zeros.get(be, C);
+      be.batchNormEval(
+        dx,
+        dy,
+        zeros,
+        valueOf(this.runningVar),
+        valueOf(this.weight),
+        zeros,
+        B,
+        C,
+        EPS,
+      );
+    }
+    return dx;
+  }
+
+  /** r = 1/√(running_var + ε), computed with `batchNormEval` on a row of ones (zero mean, bias). */
+  #runningRstd(be: Backend, C: number): DeviceBuffer {
+    const zeros = this.#zeros.get(be, C), ones = this.#ones.get(be, C);
+    const rstd = this.#evalRstd.get(be, C);
+    be.fill(zeros, 0, C);
+    be.fill(ones, 1, C);
+    be.batchNormEval(rstd, ones, zeros, valueOf(this.runningVar), ones, zeros, 1, C, EPS);
+    return rstd;
   }
 }
