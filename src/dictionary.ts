@@ -77,11 +77,6 @@ export class DictionaryLayer {
     return [this.weights, this.multiplier];
   }
 
-  /** Whether eval mode has a fused dictionary. */
-  get hasFused(): boolean {
-    return this.#hasFused;
-  }
-
   /** Re-projects W in place. */
   async project(be: Backend): Promise<void> {
     const C = this.nbConcepts, D = this.dim, W = valueOf(this.weights);
@@ -124,11 +119,6 @@ export class DictionaryLayer {
   fused(be: Backend): DeviceBuffer {
     if (!this.#hasFused) throw new Error("The dictionary has not been fused: call eval() first");
     return this.#fused.get(be, this.nbConcepts * this.dim);
-  }
-
-  /** Forgets the fused dictionary (after a backend change). */
-  resetFused(): void {
-    this.#hasFused = false;
   }
 
   /** From dL/dD: dW = dD·exp(m) (written) and dm = exp(m)·Σ dD·W (accumulated). */
