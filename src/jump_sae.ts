@@ -110,10 +110,18 @@ export class JumpSAE {
   readonly nbConcepts: number;
   /** Channel dimension D that tokens are encoded from and decoded to. */
   readonly dim: number;
-  readonly kernel: KernelName;
+  /** Pseudo-gradient kernel of the threshold (change it with `setPseudoGradient`). */
+  get kernel(): KernelName {
+    return this.#kernel;
+  }
   /** Kernel bandwith ε (the seed's spelling). */
-  readonly bandwith: number;
-  readonly pseudoGradient: PseudoGradientMode;
+  get bandwith(): number {
+    return this.#bandwith;
+  }
+  /** Threshold gradient mode, see `JumpSAEOptions.pseudoGradient`. */
+  get pseudoGradient(): PseudoGradientMode {
+    return this.#pseudoGradientMode;
+  }
   readonly device: Device;
   readonly encoder: Encoder;
   readonly dictionary: DictionaryLayer;
@@ -124,6 +132,9 @@ export class JumpSAE {
   /** Whether the encoder sees x − b_dec. */
   readonly centerInput: boolean;
 
+  #kernel: KernelName;
+  #bandwith: number;
+  #pseudoGradientMode: PseudoGradientMode;
   #params = new Map<string, Parameter>();
   #training = true;
   /** The mode of the call now running: the mode when it was made, not when it runs. */
@@ -177,19 +188,14 @@ export class JumpSAE {
         );
       }
     }
-    const kernel = options.kernel ?? "silverman";
-    if (!isKernelName(kernel)) {
-      throw new RangeError(
-        `kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`,
-      );
-    }
-    this.kernel = kernel;
-    this.bandwith = checkBandwith(options);
-    const mode = options.pseudoGradient ?? "overcomplete";
-    if (mode !== "overcomplete" && mode !== "paper") {
-      throw new RangeError(`pseudoGradient must be "overcomplete" or "paper", got ${String(mode)}`);
-    }
-    this.pseudoGradient = mode;
+    const pg = checkPseudoGradient(options, {
+      kernel: "silverman",
+      bandwith: 1e-3,
+      pseudoGradient: "overcomplete",
+    });
+    this.#kernel = pg.kernel;
+    this.#bandwith = pg.bandwith;
+    this.#pseudoGradientMode = pg.pseudoGradient;
     const device = options.device ?? "auto";
     if (!DEVICES.includes(device)) {
       throw new RangeError(`device must be one of ${DEVICES.join(", ")}, got ${String(device)}`);
@@ -362,6 +368,34 @@ export class JumpSAE {
         `Training mode BatchNorm needs more than 1 token per batch, got ${rows}`,
       );
     }
+  }
+
+  /**
+   * Changes how the threshold is trained from the next call on (the seed's `kernel_fn` and
+   * `bandwidth` attributes, which PyTorch users set on the module): the kernel, the bandwith
+   * (or `bandwidth`) and the pseudo-gradient mode. Forward outputs do not depend on them.
+   *
+   * @param options Any of `kernel`, `bandwith`/`bandwidth`, `pseudoGradient`; the others stay.
+   */
+  setPseudoGradient(
+    options: Pick<JumpSAEOptions, "kernel" | "bandwith" | "bandwidth" | "pseudoGradient">,
+  ): void {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `options must be an object, got ${options === null ? "null" : typeof options}`,
+      );
+    }
+    for (const key of Object.keys(options)) {
+      if (!["kernel", "bandwith", "bandwidth", "pseudoGradient"].includes(key)) {
+        throw new TypeError(
+          `Unknown option ${key}: expected one of kernel, bandwith, bandwidth, pseudoGradient`,
+        );
+      }
+    }
+    const pg = checkPseudoGradient(options, this);
+    this.#kernel = pg.kernel;
+    this.#bandwith = pg.bandwith;
+    this.#pseudoGradientMode = pg.pseudoGradient;
   }
 
   get #pg(): PseudoGradient {
@@ -734,14 +768,33 @@ function checkInputShape(shape: number | readonly number[]): readonly number[] {
   return dims;
 }
 
-function checkBandwith(options: JumpSAEOptions): number {
+function checkPseudoGradient(
+  options: Pick<JumpSAEOptions, "kernel" | "bandwith" | "bandwidth" | "pseudoGradient">,
+  defaults: { kernel: KernelName; bandwith: number; pseudoGradient: PseudoGradientMode },
+): { kernel: KernelName; bandwith: number; pseudoGradient: PseudoGradientMode } {
+  const kernel = options.kernel ?? defaults.kernel;
+  if (!isKernelName(kernel)) {
+    throw new RangeError(
+      `kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`,
+    );
+  }
+  const pseudoGradient = options.pseudoGradient ?? defaults.pseudoGradient;
+  if (pseudoGradient !== "overcomplete" && pseudoGradient !== "paper") {
+    throw new RangeError(
+      `pseudoGradient must be "overcomplete" or "paper", got ${String(pseudoGradient)}`,
+    );
+  }
+  return { kernel, bandwith: checkBandwith(options, defaults.bandwith), pseudoGradient };
+}
+
+function checkBandwith(options: JumpSAEOptions, fallback: number): number {
   const { bandwith, bandwidth } = options;
   if (bandwith !== undefined && bandwidth !== undefined && bandwith !== bandwidth) {
     throw new RangeError(
       `bandwith (${bandwith}) and bandwidth (${bandwidth}) disagree: give one of them`,
     );
   }
-  const value = bandwith ?? bandwidth ?? 1e-3;
+  const value = bandwith ?? bandwidth ?? fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
     throw new RangeError(`bandwith must be a finite number > 0, got ${value}`);
   }
