@@ -57,6 +57,9 @@ export interface Loss {
    * run. `trainSae` calls it before every step; without it such a loss counts its own calls.
    */
   setStep?(step: number): void;
+  /** State of a loss that adapts during training (e.g. `l0Controller`), saved in checkpoints. */
+  stateDict?(): unknown;
+  loadStateDict?(state: unknown): void;
 }
 
 /** Mean over all elements of (x − x̂)². */

@@ -10,6 +10,7 @@ import { BatchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
 import { ProgressBar } from "./progress_bar.ts";
+import { type RecipeTrainOptions, trainWithRecipe } from "./train_recipe.ts";
 
 /** One element of a data loader: a tensor, a tuple whose first item is the tensor, or `{ data }`. */
 export type Batch = TensorLike | readonly [TensorLike, ...unknown[]] | { data: TensorLike };
@@ -227,7 +228,56 @@ function dataDescription(loader: DataLoader): Record<string, unknown> {
  * sae.dispose();
  * ```
  */
-export async function trainSae(
+export function trainSae(
+  model: JumpSAE,
+  dataloader: DataLoader,
+  criterion: Loss,
+  optimizer: Optimizer,
+  options?: TrainOptions,
+): Promise<TrainLogs>;
+/**
+ * Trains by a named recipe (default `"jumpsae"`) to the sparsity asked: the loss, optimizer,
+ * schedule, input scaling and initialisation come from the recipe (see `RecipeTrainOptions`,
+ * `getRecipe`).
+ *
+ * @param model The model; the recipe sets its pseudo-gradient and initial thresholds.
+ * @param data A tensor [rows, dim], a `.npy` path, a `BatchLoader` or an array of batches.
+ * @param options `recipe`, `targetL0` (default √D), and `TrainOptions`.
+ * @returns The logs, plus `targetL0`, `l0Penalty`, `inputScale` and `thresholdShift`.
+ *
+ * @example Ask for 4 active concepts per token
+ * ```ts
+ * import { JumpSAE, trainSae } from "../../mod.ts";
+ * const x = { data: new Float32Array(512 * 8).map(() => Math.random() - 0.5), shape: [512, 8] };
+ * const sae = new JumpSAE(8, 32, { seed: 0, device: "reference" });
+ * const logs = await trainSae(sae, x, { targetL0: 4, nbEpochs: 2, verbose: false });
+ * console.log(logs.targetL0); // [4]
+ * sae.dispose();
+ * ```
+ */
+export function trainSae(
+  model: JumpSAE,
+  data: DataLoader | TensorLike | string,
+  options?: RecipeTrainOptions,
+): Promise<TrainLogs>;
+export function trainSae(
+  model: JumpSAE,
+  data: DataLoader | TensorLike | string,
+  criterionOrOptions?: Loss | RecipeTrainOptions,
+  optimizer?: Optimizer,
+  options: TrainOptions = {},
+): Promise<TrainLogs> {
+  if (optimizer === undefined && !isLoss(criterionOrOptions)) {
+    return trainWithRecipe(model, data, criterionOrOptions ?? {}, trainLoop);
+  }
+  return trainLoop(model, data as DataLoader, criterionOrOptions as Loss, optimizer!, options);
+}
+
+function isLoss(v: unknown): v is Loss {
+  return !!v && typeof (v as Loss).accumulate === "function";
+}
+
+async function trainLoop(
   model: JumpSAE,
   dataloader: DataLoader,
   criterion: Loss,
@@ -294,6 +344,7 @@ export async function trainSae(
       acc: EpochAccumulator;
       scheduler: { iteration: number } | null;
       data: Record<string, unknown>;
+      loss?: unknown;
     };
     if (JSON.stringify(p.data) !== JSON.stringify(data)) {
       throw new RangeError(
@@ -313,6 +364,7 @@ export async function trainSae(
     logs = p.logs;
     acc = p.acc;
     ({ epoch: epoch0, batch: batch0, step } = p);
+    if (p.loss !== undefined && p.loss !== null) criterion.loadStateDict?.(p.loss);
     if (saved.extra?.alive) tracker.alive.set(saved.extra.alive.data.map((v) => (v > 0 ? 1 : 0)));
   }
 
@@ -330,6 +382,7 @@ export async function trainSae(
         acc: { ...acc, time: batch === 0 ? 0 : acc.time + (Date.now() - epochStart) / 1000 },
         scheduler: scheduler?.stateDict?.() ?? null,
         data,
+        loss: criterion.stateDict?.() ?? null,
       },
       extra: { alive: { data: Float32Array.from(tracker.alive), shape: [tracker.nbConcepts] } },
     });
