@@ -85,7 +85,11 @@ function parse(bytes: Uint8Array): Parsed {
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    if (text[0] !== "{") {
+      throw new Error(`expected "{" at its start, got ${JSON.stringify(text[0])}`);
+    }
+    header = JSON.parse(text);
   } catch (error) {
     throw new FormatError(
       `safetensors header must be valid UTF-8 JSON, got a parse error: ${(error as Error).message}`,
