@@ -84,11 +84,9 @@ function parse(bytes: Uint8Array): Parsed {
     );
   }
   let header: unknown;
+  let text = "";
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
-    if (text[0] !== "{") {
-      throw new Error(`expected "{" at its start, got ${JSON.stringify(text[0])}`);
-    }
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
     header = JSON.parse(text);
   } catch (error) {
     throw new FormatError(
@@ -100,6 +98,14 @@ function parse(bytes: Uint8Array): Parsed {
     throw new FormatError(
       `safetensors header must be a JSON object, got ${
         Array.isArray(header) ? "an array" : describe(header)
+      }`,
+      { file: FILE, offset: 8 },
+    );
+  }
+  if (text[0] !== "{") {
+    throw new FormatError(
+      `safetensors header must start with "{" (as the Hugging Face reader requires), got ${
+        JSON.stringify(text[0])
       }`,
       { file: FILE, offset: 8 },
     );
