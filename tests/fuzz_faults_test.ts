@@ -1,6 +1,15 @@
 /** Faults during training and use: skipped steps change nothing, a diverging step is undone. */
-import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { Adam, JumpSAE, losses, Random, type Tensor, trainSae } from "../mod.ts";
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import {
+  Adam,
+  type Backend,
+  JumpSAE,
+  losses,
+  Random,
+  type Tensor,
+  trainSae,
+  Workspace,
+} from "../mod.ts";
 
 const D = 6, C = 12;
 
@@ -69,6 +78,52 @@ Deno.test("trainSae(): a step that makes the model non-finite is an error naming
     const after = await sae.stateDict();
     for (const key of Object.keys(before)) deepEqual(after[key].data, before[key].data, key);
     ok(after["thresholds"].data.every(Number.isFinite));
+  } finally {
+    sae.dispose();
+  }
+});
+
+Deno.test("Workspace.get(): a failed allocation (out of memory) keeps the buffer it had", () => {
+  const live = new Set<number>();
+  let next = 0;
+  const backend = {
+    alloc(length: number) {
+      if (length > 100) throw new RangeError(`out of memory: asked ${length} floats`);
+      live.add(next);
+      return { id: next++, length };
+    },
+    free(buffer: { id: number }) {
+      live.delete(buffer.id);
+    },
+  } as unknown as Backend;
+  const ws = new Workspace();
+  const small = ws.get(backend, 10);
+  throws(() => ws.get(backend, 1000), RangeError);
+  equal(ws.get(backend, 10), small);
+  ok(live.has((small as unknown as { id: number }).id), "the buffer in use was freed");
+});
+
+Deno.test("JumpSAE on the WASM backend: usable again after an out-of-memory RangeError", async () => {
+  const sae = new JumpSAE(D, 1000, {
+    seed: 1,
+    device: "cpu",
+    threads: 1,
+    encoderModule: "linear", // a pure training-mode forward: no running statistics,
+    dictionaryParams: { normalization: "identity" }, // no re-projection
+  });
+  try {
+    const x = batch(9, 16);
+    const first = await sae.forward(x);
+    // 2e6 tokens × 1000 concepts × 4 bytes = 8 GB of pre-codes: more than the WASM memory
+    const rows = 2_000_000;
+    const huge = { data: new Float32Array(rows * D), shape: [rows, D] };
+    await rejects(
+      () => sae.forward(huge),
+      (e: Error) => e instanceof RangeError && /GiB/.test(e.message),
+    );
+    const again = await sae.forward(x);
+    deepEqual(again.codes.data, first.codes.data);
+    deepEqual(again.xHat.data, first.xHat.data);
   } finally {
     sae.dispose();
   }
