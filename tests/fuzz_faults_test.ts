@@ -10,6 +10,7 @@ import {
   trainSae,
   Workspace,
 } from "../mod.ts";
+import { createWasmBackend, type WasmBackend } from "../src/backends/wasm/mod.ts";
 
 const D = 6, C = 12;
 
@@ -126,5 +127,23 @@ Deno.test("JumpSAE on the WASM backend: usable again after an out-of-memory Rang
     deepEqual(again.xHat.data, first.xHat.data);
   } finally {
     sae.dispose();
+  }
+});
+
+Deno.test("WASM thread pool: a kernel failure is reported once, and the next call works", async () => {
+  const be = await createWasmBackend({ threads: 2, parallelMin: 0 }) as WasmBackend;
+  try {
+    const n = 1 << 16;
+    const buffer = be.alloc(n);
+    const good = (buffer as unknown as { ptr: number }).ptr;
+    // point the buffer past the end of the memory: every thread's share traps
+    (buffer as unknown as { ptr: number }).ptr = be.heap.memory.buffer.byteLength + (1 << 20);
+    throws(() => be.fill(buffer, 1, n));
+    (buffer as unknown as { ptr: number }).ptr = good;
+    be.fill(buffer, 2, n);
+    const back = await be.download(buffer, 0, n);
+    ok(back.every((v) => v === 2));
+  } finally {
+    be.dispose();
   }
 });
