@@ -413,7 +413,7 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes and codes, [tokens, nbConcepts]
    */
-  encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
+  async encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     return this.#run(async (be) => {
@@ -479,7 +479,7 @@ export class JumpSAE {
    * @param z [tokens, nbConcepts]
    * @returns x̂, [tokens, dim]
    */
-  decode(z: TensorLike): Promise<Tensor> {
+  async decode(z: TensorLike): Promise<Tensor> {
     const t = toTensor(z, "z");
     if (t.shape.length !== 2 || t.shape[1] !== this.nbConcepts) {
       throw new RangeError(
@@ -504,7 +504,7 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes, codes [tokens, nbConcepts] and x̂ [tokens, dim]
    */
-  forward(x: TensorLike): Promise<SAEOutput> {
+  async forward(x: TensorLike): Promise<SAEOutput> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     const C = this.nbConcepts;
@@ -542,7 +542,7 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @param loss e.g. `losses.mseL0(1e-3)`
    */
-  valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
+  async valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
     const tokens = this.#prepareBackward(x, loss);
     return this.#run(async (be) => {
       const { pre, codes, xHat, value } = await this.#backwardOn(be, tokens, loss);
@@ -565,7 +565,7 @@ export class JumpSAE {
    * Like `valueAndGrad` but reads back only the loss: gradients stay in each parameter's
    * `grad` buffer on the backend, for an optimizer to use.
    */
-  lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
+  async lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
     const tokens = this.#prepareBackward(x, loss);
     return this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
   }
@@ -665,7 +665,7 @@ export class JumpSAE {
    * exact shape; extra keys are an error unless `strict` is false. Nothing changes if any check
    * fails. In eval mode the dictionary is projected and fused again from the loaded weights.
    */
-  loadStateDict(
+  async loadStateDict(
     dict: Record<string, TensorLike>,
     options: { strict?: boolean } = {},
   ): Promise<void> {

@@ -147,3 +147,34 @@ Deno.test("WASM thread pool: a kernel failure is reported once, and the next cal
     be.dispose();
   }
 });
+
+Deno.test("JumpSAE: methods that return a Promise reject on bad input instead of throwing", async () => {
+  const sae = new JumpSAE(D, C, { seed: 1, device: "reference" });
+  try {
+    const bad = { data: new Float32Array(5), shape: [1, 5] };
+    const nan = { data: new Float32Array(2 * D).fill(NaN), shape: [2, D] };
+    const calls: [string, () => Promise<unknown>][] = [
+      ["encode", () => sae.encode(bad)],
+      ["decode", () => sae.decode(bad)],
+      ["forward", () => sae.forward(nan)],
+      ["valueAndGrad", () => sae.valueAndGrad(bad, losses.mse())],
+      // deno-lint-ignore no-explicit-any
+      ["lossAndGradients", () => sae.lossAndGradients(batch(1), null as any)],
+      ["loadStateDict", () => sae.loadStateDict({ thresholds: [1] })],
+    ];
+    for (const [name, call] of calls) {
+      let promise: Promise<unknown> | undefined;
+      try {
+        promise = call();
+      } catch (error) {
+        throw new Error(`${name} threw synchronously: ${error}`);
+      }
+      ok(promise instanceof Promise, name);
+      await rejects(promise, (e: Error) => e instanceof RangeError || e instanceof TypeError, name);
+    }
+    // and the model still works
+    equal((await sae.encode(batch(1))).codes.shape[1], C);
+  } finally {
+    sae.dispose();
+  }
+});
