@@ -416,7 +416,7 @@ export class JumpSAE {
   async encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [preCodes, codes] = await this.#inChunks(
         be,
         tokens,
@@ -487,7 +487,7 @@ export class JumpSAE {
       );
     }
     assertFinite(t.data, "z");
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [xHat] = await this.#inChunks(be, t, [this.dim], async (part) => {
         const rows = part.shape[0];
         const codes = this.#codes.get(be, rows * this.nbConcepts);
@@ -508,7 +508,7 @@ export class JumpSAE {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     const C = this.nbConcepts;
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [preCodes, codes, xHat] = await this.#inChunks(
         be,
         tokens,
@@ -544,7 +544,7 @@ export class JumpSAE {
    */
   async valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
     const tokens = this.#prepareBackward(x, loss);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const { pre, codes, xHat, value } = await this.#backwardOn(be, tokens, loss);
       const B = tokens.shape[0], C = this.nbConcepts;
       const grads: Record<string, Tensor> = {};
@@ -567,7 +567,7 @@ export class JumpSAE {
    */
   async lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
     const tokens = this.#prepareBackward(x, loss);
-    return this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
+    return await this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
   }
 
   #prepareBackward(x: TensorLike, loss: Loss): Tensor {
@@ -701,7 +701,7 @@ export class JumpSAE {
       }
       values.set(p, Float32Array.from(t.data));
     }
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       for (const [p, data] of values) {
         p.initial = data;
         if (p.value) be.upload(p.value, data);
