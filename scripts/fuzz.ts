@@ -16,7 +16,7 @@
  * @module
  */
 
-import { FORMATS, fuzzCase, type FuzzFormat, loadBases } from "../tests/_fuzz.ts";
+import { FORMATS, fuzzCase, type FuzzFormat, loadBases, TEST_CASES } from "../tests/_fuzz.ts";
 import { FAILURES, ours, type Reference, safetensorsRules, verdict } from "../tests/_fuzz_check.ts";
 
 const PYTHON = "/usr/bin/python3";

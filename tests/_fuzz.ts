@@ -426,6 +426,9 @@ export async function loadBases(): Promise<Bases> {
     ["savez.npz", "savez_compressed.npz", "zip64.npz", "savez_positional.npz"].map(read),
   );
   npz.push(await saveNpz({ x: [[1, 2, 3]], ["__proto__"]: [4, 5] }));
+  // 4 MB of zeros deflated to a few KB: mutated sizes make decompression bombs
+  const zeros = { data: new Float32Array(1 << 20), shape: [1 << 20] };
+  npz.push(await saveNpz({ z: zeros, y: [1] }, { compress: true }));
   const safetensors: Uint8Array[] = [await read("hf_mixed.safetensors")];
   safetensors.push(
     saveSafetensors({ a: [[1, 2], [3, 4]], b: { data: [5], shape: [] }, c: [6, 7, 8] }, {

@@ -8,6 +8,8 @@ import {
   saveCheckpoint,
 } from "../src/train/checkpoint.ts";
 import { prng } from "./_fuzz.ts";
+import { JumpSAE } from "../src/jump_sae.ts";
+import { loadModel, saveModel } from "../src/pretrained/checkpoint.ts";
 
 const ckpt = (step: number) => ({
   model: { w: { data: Float32Array.of(step, 2, 3), shape: [3] } },
@@ -169,4 +171,36 @@ Deno.test("trainSae(): killed (SIGKILL) during checkpoint writes 20 times, resum
       ]);
     });
   });
+});
+
+Deno.test("loadModel() compares the stored config with the tensor shapes before building anything", async () => {
+  const sae = new JumpSAE(4, 6, { encoderModule: "mlp_bn_3", device: "reference", seed: 1 });
+  const bytes = await saveModel(sae);
+  sae.dispose();
+  const withConfig = (edit: (c: Record<string, unknown>) => void) => {
+    const length = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+    const config = JSON.parse(header.__metadata__["jumpsae.config"]);
+    edit(config);
+    header.__metadata__["jumpsae.config"] = JSON.stringify(config);
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + json.length + bytes.length - 8 - length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+    out.set(json, 8);
+    out.set(bytes.subarray(8 + length), 8 + json.length);
+    return out;
+  };
+  const cases: [string, (c: Record<string, unknown>) => void, string][] = [
+    ["1e8 concepts", (c) => c.nbConcepts = 1e8, "thresholds of shape [100000000], got [6]"],
+    ["input dim 1e5", (c) => c.inputShape = 100_000, "dictionary._weights of shape [6, 100000]"],
+    ["[4, 1e5, 1e5] is dim 4", (c) => c.inputShape = [4, 1e5, 1e5], ""],
+    ["[1e5, 4]: dim 4", (c) => c.inputShape = [1e5, 4], ""],
+  ];
+  for (const [label, edit, text] of cases) {
+    const file = withConfig(edit);
+    assert(file.length < 8000, `${label}: ${file.length} bytes`);
+    if (text) {
+      await assertRejects(() => loadModel(file, { device: "reference" }), FormatError, text, label);
+    } else (await loadModel(file, { device: "reference" })).dispose();
+  }
 });
