@@ -178,3 +178,18 @@ Deno.test("JumpSAE: methods that return a Promise reject on bad input instead of
     sae.dispose();
   }
 });
+
+Deno.test("new JumpSAE(): a non-finite dictionaryParams.initializer is refused", () => {
+  for (const bad of [NaN, Infinity]) {
+    throws(
+      () =>
+        new JumpSAE(2, 2, {
+          device: "reference",
+          dictionaryParams: { initializer: [[1, 0], [bad, 1]] },
+        }),
+      (e: Error) =>
+        e instanceof RangeError &&
+        e.message === `dictionaryParams.initializer must be finite, got ${bad} at index 2`,
+    );
+  }
+});
