@@ -32,6 +32,7 @@ export * from "./src/backends/select.ts";
 export { createReferenceBackend } from "./src/backends/reference.ts";
 export type { Loss, LossContext } from "./src/losses.ts";
 export * as losses from "./src/losses.ts";
+export * from "./src/errors.ts";
 export * from "./src/io/safetensors.ts";
 export * from "./src/io/npy.ts";
 export * from "./src/io/npz.ts";

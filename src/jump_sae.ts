@@ -447,10 +447,10 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes and codes, [tokens, nbConcepts]
    */
-  encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
+  async encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [preCodes, codes] = await this.#inChunks(
         be,
         tokens,
@@ -513,7 +513,7 @@ export class JumpSAE {
    * @param z [tokens, nbConcepts]
    * @returns x̂, [tokens, dim]
    */
-  decode(z: TensorLike): Promise<Tensor> {
+  async decode(z: TensorLike): Promise<Tensor> {
     const t = toTensor(z, "z");
     if (t.shape.length !== 2 || t.shape[1] !== this.nbConcepts) {
       throw new RangeError(
@@ -521,7 +521,7 @@ export class JumpSAE {
       );
     }
     assertFinite(t.data, "z");
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [xHat] = await this.#inChunks(be, t, [this.dim], async (part) => {
         const rows = part.shape[0];
         const codes = this.#codes.get(be, rows * this.nbConcepts);
@@ -538,11 +538,11 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes, codes [tokens, nbConcepts] and x̂ [tokens, dim]
    */
-  forward(x: TensorLike): Promise<SAEOutput> {
+  async forward(x: TensorLike): Promise<SAEOutput> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     const C = this.nbConcepts;
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [preCodes, codes, xHat] = await this.#inChunks(
         be,
         tokens,
@@ -576,9 +576,9 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @param loss e.g. `losses.mseL0(1e-3)`
    */
-  valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
+  async valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
     const tokens = this.#prepareBackward(x, loss);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const { pre, codes, xHat, value } = await this.#backwardOn(be, tokens, loss);
       const B = tokens.shape[0], C = this.nbConcepts;
       const grads: Record<string, Tensor> = {};
@@ -599,9 +599,9 @@ export class JumpSAE {
    * Like `valueAndGrad` but reads back only the loss: gradients stay in each parameter's
    * `grad` buffer on the backend, for an optimizer to use.
    */
-  lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
+  async lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
     const tokens = this.#prepareBackward(x, loss);
-    return this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
+    return await this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
   }
 
   #prepareBackward(x: TensorLike, loss: Loss): Tensor {
@@ -699,7 +699,7 @@ export class JumpSAE {
    * exact shape; extra keys are an error unless `strict` is false. Nothing changes if any check
    * fails. In eval mode the dictionary is projected and fused again from the loaded weights.
    */
-  loadStateDict(
+  async loadStateDict(
     dict: Record<string, TensorLike>,
     options: { strict?: boolean } = {},
   ): Promise<void> {
@@ -735,7 +735,7 @@ export class JumpSAE {
       }
       values.set(p, Float32Array.from(t.data));
     }
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       for (const [p, data] of values) {
         p.initial = data;
         if (p.value) be.upload(p.value, data);

@@ -6,6 +6,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { exists } from "./_files.ts";
 import { StepMonitor } from "./_step_monitor.ts";
+import { StepSnapshot } from "./_snapshot.ts";
 import { BatchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
@@ -328,6 +329,7 @@ async function trainLoop(
   const monitor = monitoring > 0 ? new StepMonitor(monitoring) : null;
   const loss = monitor ? monitor.wrap(criterion) : criterion;
   const tracker = new DeadCodeTracker(model.nbConcepts);
+  const undo = StepSnapshot.of(model);
   const data = dataDescription(dataloader);
   let logs: TrainLogs = {};
   let acc = fresh();
@@ -416,17 +418,29 @@ async function trainLoop(
       if (signal?.aborted) await stop(epoch, batch, bar);
       const x = extractInput(item);
       criterion.setStep?.(step);
-      const value = await model.lossAndGradients(x, loss);
-      const total = clip ? await clipGradNorm(model, clip) : await gradNorm(model);
+      const badBatch = !x.data.every(Number.isFinite); // skipped, no forward
+      await undo.take(); // a skipped step changes nothing: running statistics, dictionary
+      const value = badBatch ? NaN : await model.lossAndGradients(x, loss);
+      const total = badBatch ? NaN : clip ? await clipGradNorm(model, clip) : await gradNorm(model);
       const skipped = !Number.isFinite(value) || !Number.isFinite(total);
       if (!skipped) {
         await optimizer.step();
+        const bad = await undo.nonFinite();
+        if (bad) {
+          undo.restore();
+          throw new RangeError(
+            `step ${step} (epoch ${
+              epoch + 1
+            }, batch ${batch}) made ${bad} non-finite with lr ${optimizer.lr}, expected finite parameters (the model is restored to before the step)`,
+          );
+        }
         scheduler?.step();
       } else {
+        undo.restore();
         acc.skipped++;
       }
       let r2 = NaN, l0 = NaN;
-      const stats = monitor?.last;
+      const stats = badBatch ? undefined : monitor?.last;
       if (stats) {
         tracker.updateFromColumnSums(stats.columnSums);
         const n = stats.rows * stats.dim;

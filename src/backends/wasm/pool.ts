@@ -137,13 +137,13 @@ export class ThreadPool {
       ownError = e;
     }
     this.#waitWorkers();
+    // take the workers' error flag in every case, so that a failure is reported once
+    const failed = Atomics.exchange(ctrl, ERROR, 0);
     if (ownError) throw ownError;
-    const failed = Atomics.load(ctrl, ERROR);
     if (failed !== 0) {
       const text = new Uint16Array(this.#memory.buffer, ERROR_TEXT_BASE, ERROR_TEXT_LENGTH);
       let msg = "";
       for (let i = 0; i < text.length && text[i] !== 0; i++) msg += String.fromCharCode(text[i]);
-      Atomics.store(ctrl, ERROR, 0);
       throw new Error(`WASM kernel ${name} failed in ${msg}`);
     }
     return 0;
