@@ -70,15 +70,17 @@ export function mse(): Loss {
   };
 }
 
-/** The seed's `mse_l1`: mse + penalty · mean(|codes|). */
+/**
+ * The seed's `mse_l1`: mse + penalty · Σ|codes| over the whole batch (the seed's
+ * `mean(l1(codes)) · penalty`, where `l1` already sums every entry to one number).
+ */
 export function mseL1(penalty = 1.0): Loss {
   checkPenalty(penalty);
   return {
     name: "mseL1",
     accumulate(ctx) {
       mse().accumulate(ctx);
-      const n = ctx.rows * ctx.concepts;
-      ctx.backend.absSum(ctx.loss, ctx.dCodes, ctx.codes, n, penalty / n);
+      ctx.backend.absSum(ctx.loss, ctx.dCodes, ctx.codes, ctx.rows * ctx.concepts, penalty);
     },
   };
 }
