@@ -1,0 +1,35 @@
+/**
+ * A seed JumpSAE saved straight after the seed's `train_sae` (its dictionary rows not re-normalised
+ * yet, as the seed projects them at use) loads with `loadPretrained`, and its eval forward equals
+ * the seed's. Fixtures: `scripts/make_seed_checkpoint_fixtures.py` (the seed's own code).
+ */
+import { ok } from "node:assert/strict";
+import { loadPretrained } from "../mod.ts";
+import { loadSafetensors, loadSafetensorsMetadata } from "../src/io/safetensors.ts";
+import { assertClose } from "./_parity.ts";
+
+const DIR = new URL("./fixtures/seed_checkpoint/", import.meta.url);
+
+for (const name of ["default_linear", "mlp_bn_1"]) {
+  Deno.test(`seed checkpoint after train_sae loads and matches the seed's eval forward: ${name}`, async () => {
+    const file = await Deno.readFile(new URL(`${name}.safetensors`, DIR));
+    const expectedBytes = await Deno.readFile(new URL(`expected.${name}.safetensors`, DIR));
+    const expected = loadSafetensors(expectedBytes);
+    const meta = loadSafetensorsMetadata(expectedBytes);
+    const config = JSON.parse(meta.config);
+    ok(Number(meta.max_row_norm_error) > 1e-4, "the fixture's rows are off unit norm");
+    const sae = await loadPretrained({ files: { "sae.safetensors": file } }, {
+      device: "reference",
+      config: { kernel: config.kernel, bandwith: config.bandwidth },
+    });
+    try {
+      sae.eval();
+      const out = await sae.forward(expected.x);
+      assertClose(out.preCodes, expected.pre_codes, "preCodes");
+      assertClose(out.codes, expected.codes, "codes");
+      assertClose(out.xHat, expected.x_hat, "xHat");
+    } finally {
+      sae.dispose();
+    }
+  });
+}
