@@ -3,8 +3,9 @@
  * yet, as the seed projects them at use) loads with `loadPretrained`, and its eval forward equals
  * the seed's. Fixtures: `scripts/make_seed_checkpoint_fixtures.py` (the seed's own code).
  */
-import { ok } from "node:assert/strict";
-import { loadPretrained } from "../mod.ts";
+import { deepStrictEqual, ok } from "node:assert/strict";
+import { JumpSAE, loadPretrained } from "../mod.ts";
+import { assertRejects } from "./_io_assert.ts";
 import { loadSafetensors, loadSafetensorsMetadata } from "../src/io/safetensors.ts";
 import { assertClose } from "./_parity.ts";
 
@@ -33,3 +34,23 @@ for (const name of ["default_linear", "mlp_bn_1"]) {
     }
   });
 }
+
+Deno.test("a seed state dict with its default (Linear-only) encoder, loaded into a default JumpSAE, names the fix and changes nothing", async () => {
+  const dict = loadSafetensors(
+    await Deno.readFile(new URL("default_linear.safetensors", DIR)),
+  );
+  const sae = new JumpSAE(12, 32, { device: "reference", seed: 3 });
+  const before = await sae.stateDict();
+  await assertRejects(
+    () => sae.loadStateDict(dict),
+    RangeError,
+    "Linear-only encoder (encoder.final_block.0.* only), as the seed library's code builds by default",
+  );
+  await assertRejects(() => sae.loadStateDict(dict), RangeError, '{ encoderModule: "linear" }');
+  await assertRejects(() => sae.loadStateDict(dict), RangeError, "loadPretrained");
+  deepStrictEqual(await sae.stateDict(), before);
+  sae.dispose();
+  const linear = new JumpSAE(12, 32, { device: "reference", encoderModule: "linear" });
+  await linear.loadStateDict(dict);
+  linear.dispose();
+});
