@@ -115,7 +115,8 @@ export function topKIndices(row: Arr, k: number): number[] {
 /**
  * The seed's `top_k_auxiliary_loss` without its mse: penalty · mean((x − x̂ − A·D)²), where A keeps,
  * per row, the C/2 largest values of relu(preCodes) − codes (the strongest codes that did not
- * fire) and zeroes the rest. Gradients flow to x̂, to the selected pre-codes (through the ReLU),
+ * fire) and zeroes the rest; zeros are never selected (a row with fewer than C/2 positive values
+ * selects those only). Gradients flow to x̂, to the selected pre-codes (through the ReLU),
  * to the codes (with a minus sign) and to the dictionary.
  */
 export function topKAuxTerm(
@@ -136,6 +137,7 @@ export function topKAuxTerm(
   for (let r = 0; r < B; r++) {
     for (let c = 0; c < C; c++) p[c] = Math.max(preCodes[r * C + c], 0) - codes[r * C + c];
     for (const c of topKIndices(p, k)) {
+      if (p[c] === 0) break; // tied zeros fill a short top-k: never selected (see topKAuxiliaryLoss)
       aux[r * C + c] = p[c];
       selected[r * C + c] = 1;
     }

@@ -409,8 +409,15 @@ export function mseElastic(alpha = 0.5): Loss {
 /**
  * The seed's `top_k_auxiliary_loss` (AuxK, Gao et al. 2024): mse + penalty · mean((x − x̂ − A·D)²)
  * where A keeps, per token, the C/2 largest values of relu(preCodes) − codes, i.e. asks the
- * strongest codes that did not fire to explain the residual. Computed on the host; ties in the
- * top-k are broken by the lower index.
+ * strongest codes that did not fire to explain the residual. Computed on the host.
+ *
+ * Tie rule: relu(preCodes) − codes is 0 wherever a code fired or its pre-code is ≤ 0, so a row
+ * with fewer than C/2 positive values fills the seed's top-k with tied zeros, and which ones
+ * torch.topk returns is unspecified. They add nothing to the value, but a selected zero passes a
+ * gradient to its code (and so to the threshold's pseudo-gradient). Here zeros are never
+ * selected: the value is the seed's, every gradient is the seed's at the positive entries and 0
+ * at the tied zeros, whatever the order of the concepts. Ties between equal positive values
+ * (measure zero) go to the lower index.
  */
 export function topKAuxiliaryLoss(penalty = 0.1): Loss {
   checkPenalty(penalty);
