@@ -18,6 +18,9 @@
 export * from "./src/tensor.ts";
 export * from "./src/kernels.ts";
 export * from "./src/jump_sae.ts";
+export * from "./src/topk_sae.ts";
+export * from "./src/batch_topk_sae.ts";
+export { kthLargest, topKRows } from "./src/topk.ts";
 export * from "./src/encoders.ts";
 export * from "./src/dictionary.ts";
 export * from "./src/parameter.ts";
