@@ -17,6 +17,7 @@
  */
 export * from "./src/tensor.ts";
 export * from "./src/kernels.ts";
+export * from "./src/jump_relu.ts";
 export * from "./src/jump_sae.ts";
 export * from "./src/topk_sae.ts";
 export * from "./src/batch_topk_sae.ts";
