@@ -23,6 +23,8 @@ export * from "./src/topk_sae.ts";
 export * from "./src/batch_topk_sae.ts";
 export { kthLargest, topKRows } from "./src/topk.ts";
 export * from "./src/encoders.ts";
+export * from "./src/mlp_encoder.ts";
+export { Residual } from "./src/layers/residual.ts";
 export * from "./src/dictionary.ts";
 export * from "./src/parameter.ts";
 export * from "./src/random.ts";
