@@ -1,6 +1,15 @@
 /** TopKSAE / BatchTopKSAE: the tie rule, the contract's errors, keys and parameters. */
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
-import { Adam, BatchTopKSAE, JumpSAE, kthLargest, losses, topKRows, TopKSAE } from "../mod.ts";
+import {
+  Adam,
+  BatchTopKSAE,
+  JumpSAE,
+  kthLargest,
+  losses,
+  topKRows,
+  TopKSAE,
+  trainSae,
+} from "../mod.ts";
 
 const x = (rows: number, dim: number) => ({
   data: Float32Array.from({ length: rows * dim }, (_, i) => Math.sin(1.7 * i + 0.3) * 2),
@@ -96,5 +105,18 @@ Deno.test("TopKSAE trains with an optimizer: the loss goes down, the thresholds 
   }
   ok(last < 0.8 * first, `loss ${first} → ${last}`);
   ok(!(sae instanceof TopKSAE) || sae instanceof JumpSAE); // shares JumpSAE's machinery
+  sae.dispose();
+});
+
+Deno.test("trainSae trains a TopKSAE: logged L0 is at most topK, the loss goes down", async () => {
+  const sae = new TopKSAE(6, 24, { topK: 3, seed: 4, device: "reference" });
+  const batches = [x(16, 6), x(16, 6)];
+  const logs = await trainSae(sae, batches, losses.mse(), new Adam(sae, { lr: 1e-2 }), {
+    nbEpochs: 4,
+    progress: false,
+    verbose: false,
+  });
+  ok(logs.zSparsity.every((l0) => l0 <= 3), `L0 ${logs.zSparsity}`);
+  ok(logs.avgLoss.at(-1)! < logs.avgLoss[0], `loss ${logs.avgLoss}`);
   sae.dispose();
 });
