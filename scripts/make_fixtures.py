@@ -302,7 +302,10 @@ def make_kernels():
         for key, b in KERNEL_BANDWITHS.items():
             b32 = torch.tensor(b, dtype=torch.float32)
             v32 = fn(torch.from_numpy(x), b32)
-            v64 = fn(torch.from_numpy(x).double(), b32.double()).double()
+            # the seed's kernels cast their masks with `.float()`; a 1-element (not 0-d) float64
+            # bandwidth makes torch promote the result to float64 (silverman's value part stays
+            # float32-rounded: its `.float()` wraps the whole product)
+            v64 = fn(torch.from_numpy(x).double(), b32.double().reshape(1))
             tensors.append((f"{name}.bw{key}", v32.numpy().astype(np.float32)))
             tensors.append((f"{name}.bw{key}.f64", v64.numpy().astype(np.float64)))
     metadata = {
