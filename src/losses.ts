@@ -414,10 +414,11 @@ export function mseElastic(alpha = 0.5): Loss {
  * Tie rule: relu(preCodes) − codes is 0 wherever a code fired or its pre-code is ≤ 0, so a row
  * with fewer than C/2 positive values fills the seed's top-k with tied zeros, and which ones
  * torch.topk returns is unspecified. They add nothing to the value, but a selected zero passes a
- * gradient to its code (and so to the threshold's pseudo-gradient). Here zeros are never
- * selected: the value is the seed's, every gradient is the seed's at the positive entries and 0
- * at the tied zeros, whatever the order of the concepts. Ties between equal positive values
- * (measure zero) go to the lower index.
+ * gradient to its code (and so to the threshold's pseudo-gradient). Here each of a row's z tied
+ * zeros is selected with weight (slots left)/z: the gradient is the expectation of the seed's
+ * over a uniformly random tie-break, independent of the order of the concepts. The value and the
+ * gradient at every positive entry are the seed's. Ties between equal positive values (measure
+ * zero) go to the lower index.
  */
 export function topKAuxiliaryLoss(penalty = 0.1): Loss {
   checkPenalty(penalty);

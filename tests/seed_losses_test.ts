@@ -2,7 +2,8 @@
  * Every seed loss against the seed's own values and autograd gradients
  * (`scripts/make_loss_fixtures.py`), on every backend. Two deliberate differences, checked here:
  * `mseHoyer` gives an all-zero code row a zero gradient where the seed's is NaN, and
- * `topKAuxiliaryLoss` never selects the tied zeros that torch.topk may pick to fill its top-k.
+ * `topKAuxiliaryLoss` weighs the tied zeros that torch.topk picks arbitrarily to fill its top-k
+ * by the chance a uniformly random tie-break picks them.
  */
 import { ok } from "node:assert/strict";
 import { type Loss, type LossContext, losses } from "../mod.ts";
@@ -134,19 +135,45 @@ for (const device of devices) {
     }
   });
 
-  Deno.test(`seed losses (${device}): topKAuxiliaryLoss with tied zeros equals the seed except at the ties, which get no gradient`, async () => {
+  Deno.test(`seed losses (${device}): topKAuxiliaryLoss with tied zeros: the seed's value and positive entries, the expectation over tie-breaks at the zeros`, async () => {
     const be = await createBackend(device);
     try {
       const { t, loss } = fixture("top_k_auxiliary_loss_ties");
+      const [B, C] = t.codes.shape, k = Math.floor(C / 2);
       const out = await run(be, t, loss);
       const p = t.pre_codes.data.map((v, i) => Math.max(v, 0) - t.codes.data[i]);
-      ok(p.filter((v) => v > 0).length < p.length / 2, "the fixture has ties at zero");
       close("value", [out.value], t.value.data);
       close("grad x_hat", out.x_hat, t["grad.x_hat"].data);
       close("grad dictionary", out.dictionary, t["grad.dictionary"].data);
-      for (const k of ["pre_codes", "codes"] as const) {
-        close(`grad ${k} (positive entries)`, out[k], t[`grad.${k}`].data, (i) => p[i] > 0);
-        ok(out[k].every((v, i) => p[i] > 0 || v === 0), `grad ${k} is 0 at the tied zeros`);
+      let tiedRows = 0;
+      for (let r = 0; r < B; r++) {
+        const row = (i: number) => Math.floor(i / C) === r;
+        const positive = p.filter((v, i) => row(i) && v > 0).length;
+        const zeros = C - positive, slots = k - positive;
+        if (slots <= 0) continue;
+        tiedRows++;
+        // torch picked `slots` of the row's zeros, each with its full gradient (zero only at
+        // an entry whose gradient vanishes); ours gives every zero slots/zeros of it
+        const weight = slots / zeros;
+        const seedCodes = t["grad.codes"].data;
+        let picked = 0;
+        for (let c = 0; c < C; c++) {
+          const i = r * C + c;
+          if (p[i] > 0) continue;
+          if (seedCodes[i] !== 0) {
+            picked++;
+            ok(
+              Math.abs(out.codes[i] - weight * seedCodes[i]) <=
+                1e-5 * Math.abs(seedCodes[i]) + 1e-8,
+              `row ${r} col ${c}: ${out.codes[i]} vs ${weight}·${seedCodes[i]}`,
+            );
+          }
+        }
+        ok(picked <= slots, `row ${r}: torch picked ${picked} zeros for ${slots} slots`);
+      }
+      ok(tiedRows > 0, "the fixture has rows with tied zeros");
+      for (const k2 of ["pre_codes", "codes"] as const) {
+        close(`grad ${k2} (positive entries)`, out[k2], t[`grad.${k2}`].data, (i) => p[i] > 0);
       }
     } finally {
       be.dispose();
