@@ -120,3 +120,14 @@ Deno.test("trainSae trains a TopKSAE: logged L0 is at most topK, the loss goes d
   ok(logs.avgLoss.at(-1)! < logs.avgLoss[0], `loss ${logs.avgLoss}`);
   sae.dispose();
 });
+
+Deno.test("TopKSAE.forward runs in the mode it was called in, even if eval() follows at once", async () => {
+  const a = new TopKSAE(6, 20, { topK: 4, seed: 5, device: "reference" });
+  const b = new TopKSAE(6, 20, { topK: 4, seed: 5, device: "reference" });
+  const pending = a.forward(x(8, 6));
+  a.eval();
+  const got = await pending, want = await b.forward(x(8, 6)); // b stays in training mode
+  deepStrictEqual(got, want); // (a's eval() then re-projects its dictionary, as the seed's does)
+  a.dispose();
+  b.dispose();
+});
