@@ -24,6 +24,7 @@ export * from "./src/batch_topk_sae.ts";
 export { kthLargest, topKRows } from "./src/topk.ts";
 export * from "./src/encoders.ts";
 export * from "./src/mlp_encoder.ts";
+export * from "./src/untied_encoder.ts";
 export { Residual } from "./src/layers/residual.ts";
 export * from "./src/dictionary.ts";
 export * from "./src/parameter.ts";

@@ -1,12 +1,12 @@
-"""The seed's MLPEncoder options (hidden_dim, residual, hidden_activation, norm_layer) inside the
-seed's JumpSAE (tests/encoder_options_test.ts).
+"""The seed's MLPEncoder options (hidden_dim, residual, hidden_activation, norm_layer) and its
+untied encoder (`sae.untied(bias)`) inside the seed's JumpSAE (tests/encoder_options_test.ts).
 
 Run: /usr/bin/python3 scripts/make_encoder_fixtures.py
 
 Writes tests/fixtures/encoders/<case>.safetensors in the layout of tests/fixtures/README.md's
 model cases (`input.x`, `state.*`, `out.*`, `loss`, `grad.*`, `after.*`), training mode, the seed's
 `mse_l1` (penalty 0.01), kernel silverman with bandwidth 0.2. Metadata `options` holds the
-`mlpEncoder` options of the case (jumpsae's spelling). Seeds are retried until no relu(pre) lies
+`mlpEncoder` options of the case (jumpsae's spelling), or `{untied: true, bias}`. Seeds are retried until no relu(pre) lies
 within 1e-3·bandwidth of the threshold.
 """
 
@@ -30,6 +30,9 @@ CASES = {
     "mlp_hidden_identity_activation": dict(nbBlocks=2, hiddenDim=5, hiddenActivation="identity",
                                            norm="batch"),
     "mlp_no_norm_residual": dict(nbBlocks=4, hiddenDim=8, residual=True, norm="none"),
+    # the seed's sae.untied(bias, copy_from_dictionary=True): a TieableEncoder with own weights
+    "untied_bias": dict(untied=True, bias=True),
+    "untied_no_bias": dict(untied=True, bias=False),
 }
 
 
@@ -44,8 +47,15 @@ def main():
         for attempt in range(100):
             s = 100 * index + attempt
             torch.manual_seed(s)
-            model = oc.JumpSAE(DIM, CONCEPTS, kernel="silverman", bandwidth=BANDWIDTH,
-                               encoder_module=seed_encoder(o))
+            if o.get("untied"):
+                model = oc.JumpSAE(DIM, CONCEPTS, kernel="silverman", bandwidth=BANDWIDTH)
+                model = model.untied(bias=o["bias"])
+                with torch.no_grad():
+                    if o["bias"]:
+                        model.encoder.bias.copy_(0.3 * torch.randn_like(model.encoder.bias))
+            else:
+                model = oc.JumpSAE(DIM, CONCEPTS, kernel="silverman", bandwidth=BANDWIDTH,
+                                   encoder_module=seed_encoder(o))
             with torch.no_grad():
                 for module in model.modules():
                     if isinstance(module, (nn.BatchNorm1d, nn.LayerNorm)):

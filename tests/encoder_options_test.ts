@@ -1,9 +1,9 @@
 /**
- * `mlpEncoder`: the seed's MLPEncoder options (hiddenDim, residual, hiddenActivation, norm) in a
- * JumpSAE against the seed's own classes (`scripts/make_encoder_fixtures.py`), on every backend.
+ * `mlpEncoder` (the seed's MLPEncoder options: hiddenDim, residual, hiddenActivation, norm) and
+ * `untiedEncoder` (the seed's `sae.untied(bias)`) in a JumpSAE against the seed's own classes (`scripts/make_encoder_fixtures.py`), on every backend.
  */
 import { ok, throws } from "node:assert/strict";
-import { JumpSAE, losses, mlpEncoder, type Tensor } from "../mod.ts";
+import { JumpSAE, losses, mlpEncoder, type Tensor, untiedEncoder } from "../mod.ts";
 import { createBackend, type Device } from "../src/backends/select.ts";
 import { loadSafetensors, loadSafetensorsMetadata } from "../src/io/safetensors.ts";
 import { assertClose } from "./_parity.ts";
@@ -19,11 +19,13 @@ const prefixed = (t: Record<string, Tensor>, p: string) =>
 async function replay(name: string, device: Device) {
   const bytes = Deno.readFileSync(new URL(`${name}.safetensors`, DIR));
   const t = loadSafetensors(bytes), meta = loadSafetensorsMetadata(bytes);
-  const c = JSON.parse(meta.config);
+  const c = JSON.parse(meta.config), o = JSON.parse(meta.options);
   const sae = new JumpSAE(c.dim, c.nb_concepts, {
     kernel: c.kernel,
     bandwith: c.bandwidth,
-    encoderModule: mlpEncoder(c.dim, c.nb_concepts, JSON.parse(meta.options)),
+    encoderModule: o.untied
+      ? untiedEncoder(t["state.encoder.weight"], { bias: o.bias })
+      : mlpEncoder(c.dim, c.nb_concepts, o),
     device,
   });
   try {
@@ -82,4 +84,5 @@ Deno.test("mlpEncoder: bad options are refused, naming the argument", () => {
   );
   a.dispose();
   b.dispose();
+  throws(() => untiedEncoder([1, 2]), /dictionary must have shape \[nbConcepts, dim\], got \[2\]/);
 });
