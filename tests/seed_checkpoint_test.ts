@@ -8,31 +8,40 @@ import { JumpSAE, loadPretrained } from "../mod.ts";
 import { assertRejects } from "./_io_assert.ts";
 import { loadSafetensors, loadSafetensorsMetadata } from "../src/io/safetensors.ts";
 import { assertClose } from "./_parity.ts";
+import { createBackend, type Device } from "../src/backends/select.ts";
 
 const DIR = new URL("./fixtures/seed_checkpoint/", import.meta.url);
 
-for (const name of ["default_linear", "mlp_bn_1"]) {
-  Deno.test(`seed checkpoint after train_sae loads and matches the seed's eval forward: ${name}`, async () => {
-    const file = await Deno.readFile(new URL(`${name}.safetensors`, DIR));
-    const expectedBytes = await Deno.readFile(new URL(`expected.${name}.safetensors`, DIR));
-    const expected = loadSafetensors(expectedBytes);
-    const meta = loadSafetensorsMetadata(expectedBytes);
-    const config = JSON.parse(meta.config);
-    ok(Number(meta.max_row_norm_error) > 1e-4, "the fixture's rows are off unit norm");
-    const sae = await loadPretrained({ files: { "sae.safetensors": file } }, {
-      device: "reference",
-      config: { kernel: config.kernel, bandwith: config.bandwidth },
+const devices: Device[] = ["reference", "cpu"];
+try {
+  (await createBackend("webgpu")).dispose();
+  devices.push("webgpu");
+} catch { /* no WebGPU adapter */ }
+
+for (const device of devices) {
+  for (const name of ["default_linear", "mlp_bn_1"]) {
+    Deno.test(`seed checkpoint after train_sae loads and matches the seed's eval forward (${device}): ${name}`, async () => {
+      const file = await Deno.readFile(new URL(`${name}.safetensors`, DIR));
+      const expectedBytes = await Deno.readFile(new URL(`expected.${name}.safetensors`, DIR));
+      const expected = loadSafetensors(expectedBytes);
+      const meta = loadSafetensorsMetadata(expectedBytes);
+      const config = JSON.parse(meta.config);
+      ok(Number(meta.max_row_norm_error) > 1e-4, "the fixture's rows are off unit norm");
+      const sae = await loadPretrained({ files: { "sae.safetensors": file } }, {
+        device,
+        config: { kernel: config.kernel, bandwith: config.bandwidth },
+      });
+      try {
+        sae.eval();
+        const out = await sae.forward(expected.x);
+        assertClose(out.preCodes, expected.pre_codes, "preCodes");
+        assertClose(out.codes, expected.codes, "codes");
+        assertClose(out.xHat, expected.x_hat, "xHat");
+      } finally {
+        sae.dispose();
+      }
     });
-    try {
-      sae.eval();
-      const out = await sae.forward(expected.x);
-      assertClose(out.preCodes, expected.pre_codes, "preCodes");
-      assertClose(out.codes, expected.codes, "codes");
-      assertClose(out.xHat, expected.x_hat, "xHat");
-    } finally {
-      sae.dispose();
-    }
-  });
+  }
 }
 
 Deno.test("a seed state dict with its default (Linear-only) encoder, loaded into a default JumpSAE, names the fix and changes nothing", async () => {
