@@ -117,8 +117,8 @@ export function topKIndices(row: Arr, k: number): number[] {
  * per row, the C/2 largest values of relu(preCodes) − codes (the strongest codes that did not
  * fire) and zeroes the rest. A row with fewer than C/2 positive values fills its top-k with tied
  * zeros: each of its z zeros is selected with weight (slots left)/z, the expectation over a
- * uniformly random tie-break (see topKAuxiliaryLoss). Gradients flow to x̂, to the selected pre-codes (through the ReLU),
- * to the codes (with a minus sign) and to the dictionary.
+ * uniformly random tie-break (see topKAuxiliaryLoss). Gradients flow to x̂, to the selected
+ * pre-codes (through the ReLU), to the codes (with a minus sign) and to the dictionary.
  */
 export function topKAuxTerm(
   x: Arr,
