@@ -4,7 +4,10 @@ import { kthLargest } from "./topk.ts";
 
 /** Options of `new BatchTopKSAE(inputShape, nbConcepts, options)`. */
 export interface BatchTopKSAEOptions extends SelectionSAEOptions {
-  /** Codes kept per batch: the k-th largest code of the batch is the threshold. Default max(⌊nbConcepts / 10⌋, 1). */
+  /**
+   * Codes kept per batch: the k-th largest code of the batch is the threshold.
+   * Default max(⌊nbConcepts / 10⌋, 1).
+   */
   topK?: number;
   /** Momentum of the running threshold, in [0, 1]. Default 0.9. */
   thresholdMomentum?: number;

@@ -13,11 +13,17 @@ export interface MLPEncoderOptions {
   hiddenDim?: number;
   /** Blocks: nbBlocks − 1 hidden ones, then the final one. Default 1 (0 is the same as 1). */
   nbBlocks?: number;
-  /** `norm_layer`: `"batch"` (nn.BatchNorm1d, default), `"layer"` (nn.LayerNorm), `"none"` (nn.Identity). */
+  /**
+   * `norm_layer`: `"batch"` (nn.BatchNorm1d, default), `"layer"` (nn.LayerNorm), `"none"`
+   * (nn.Identity).
+   */
   norm?: "batch" | "layer" | "none";
   /** `hidden_activation`: `"relu"` (default) or `"identity"`. */
   hiddenActivation?: "relu" | "identity";
-  /** Add each hidden block's input to its output (except the first when hiddenDim ≠ dim). Default false. */
+  /**
+   * Add each hidden block's input to its output (except the first when hiddenDim ≠ dim).
+   * Default false.
+   */
   residual?: boolean;
   /** Seed of the initialisation. */
   seed?: number;

@@ -1,5 +1,6 @@
 /**
- * Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations, in float64: A = V·diag(λ)·Vᵀ.
+ * Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations, in float64:
+ * A = V·diag(λ)·Vᵀ.
  * Small matrices (activation covariances of the Fréchet distance); converges quadratically.
  *
  * @param a Row-major n×n symmetric values (only read).
