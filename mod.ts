@@ -17,8 +17,15 @@
  */
 export * from "./src/tensor.ts";
 export * from "./src/kernels.ts";
+export * from "./src/jump_relu.ts";
 export * from "./src/jump_sae.ts";
+export * from "./src/topk_sae.ts";
+export * from "./src/batch_topk_sae.ts";
+export { kthLargest, topKRows } from "./src/topk.ts";
 export * from "./src/encoders.ts";
+export * from "./src/mlp_encoder.ts";
+export * from "./src/untied_encoder.ts";
+export { Residual } from "./src/layers/residual.ts";
 export * from "./src/dictionary.ts";
 export * from "./src/parameter.ts";
 export * from "./src/random.ts";

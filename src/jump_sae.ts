@@ -13,6 +13,7 @@ import { type RunContext, valueOf, Workspace } from "./layers/layer.ts";
 import type { Loss, LossContext } from "./losses.ts";
 import { Parameter } from "./parameter.ts";
 import { Random } from "./random.ts";
+import { encoderMismatchHint } from "./state_dict_hint.ts";
 import {
   assertFinite,
   formatShape,
@@ -713,14 +714,18 @@ export class JumpSAE {
       for (const key of Object.keys(dict)) {
         if (!this.#params.has(key)) {
           throw new RangeError(
-            `Unexpected key ${key} in state dict (pass { strict: false } to ignore it)`,
+            `Unexpected key ${key} in state dict (pass { strict: false } to ignore it)` +
+              encoderMismatchHint(this.#params.keys(), Object.keys(dict)),
           );
         }
       }
     }
     const values = new Map<Parameter, Float32Array>();
     for (const [key, p] of this.#params) {
-      if (!(key in dict)) throw new RangeError(`Missing key ${key} in state dict`);
+      if (!(key in dict)) {
+        const hint = encoderMismatchHint(this.#params.keys(), Object.keys(dict));
+        throw new RangeError(`Missing key ${key} in state dict${hint}`);
+      }
       const t = toTensor(dict[key], key);
       if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
         throw new RangeError(
