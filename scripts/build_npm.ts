@@ -1,7 +1,8 @@
 /**
  * Builds the npm package of jumpsae into `npm/` the way @deno/dnt would (dnt itself lives on
  * JSR): every module reachable from `mod.ts` (static and dynamic imports, and workers named by
- * `new URL("./x.ts", import.meta.url)` or `siblingModule(import.meta.url, "x")`) is transpiled by esbuild to ESM JavaScript in the same
+ * `new URL("./x.ts", import.meta.url)` or `siblingModule(import.meta.url, "x")`) is transpiled
+ * by esbuild to ESM JavaScript in the same
  * folder layout under `npm/esm/`, with relative `.ts` specifiers rewritten to `.js`; TypeScript
  * emits the `.d.ts` files next to them; `package.json`, README and LICENSE complete the package.
  *

@@ -717,6 +717,11 @@ export class JumpSAE {
     this.#backend?.then((be) => be.dispose(), () => {});
     this.#backend = null;
   }
+
+  /** `dispose()`, for `using sae = new JumpSAE(…)`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 function checkInputShape(shape: number | readonly number[]): readonly number[] {

@@ -5,7 +5,17 @@
  * sets ERROR and `run` throws it; one that stops answering makes `run` throw after `timeoutMs`.
  */
 
-import { canBlock, siblingModule, spawnWorker, type WorkerHandle } from "../../platform/workers.ts";
+import {
+  blobWorker,
+  canBlock,
+  siblingModule,
+  threadsWorker,
+  usesWorkerThreads,
+  type WebWorker,
+  type WorkerEvents,
+  type WorkerHandle,
+  wrapWebWorker,
+} from "../../platform/workers.ts";
 import {
   ARGS_BASE,
   CTRL_BASE,
@@ -24,6 +34,87 @@ import {
   QUIT,
   type WorkerInit,
 } from "./control.ts";
+import { workerLayout } from "./worker_layout.ts";
+import { workerMain } from "./worker_main.ts";
+
+/** Set once a located `worker.js` failed to load in this page: later workers start from a Blob. */
+let locatedWorkerFailed = false;
+
+/**
+ * Starts one worker. Node and Deno: `node:worker_threads` on `worker.ts`/`worker.js` beside this
+ * module (unref'd). Browsers: the worker located with the literal pattern that bundlers (Vite,
+ * webpack) recognise and emit as a file of the bundle, or, `fromBlob`, the same code
+ * (`workerMain`) from a Blob URL, which needs no file (esbuild, which emits no worker file).
+ */
+async function startWorker(events: WorkerEvents, fromBlob: boolean): Promise<WorkerHandle> {
+  if (usesWorkerThreads()) {
+    return await threadsWorker(siblingModule(import.meta.url, "worker"), events);
+  }
+  if (!fromBlob) {
+    let located: WebWorker | undefined;
+    try {
+      located = new Worker(new URL("./worker.ts", import.meta.url), {
+        type: "module",
+      }) as unknown as WebWorker;
+    } catch {
+      // no usable import.meta.url (an IIFE bundle): the Blob below
+    }
+    if (located) return wrapWebWorker(located, "worker.js", events);
+  }
+  return blobWorker(`(${workerMain.toString()})(${JSON.stringify(workerLayout)});\n`, events);
+}
+
+/** Starts worker `init.tid` (pushed to `started` at once) and resolves once it is ready. */
+function launch(
+  init: WorkerInit,
+  fromBlob: boolean,
+  started: WorkerHandle[],
+  onFailure: (e: Error) => void,
+): Promise<WorkerHandle> {
+  return new Promise((resolve, reject) => {
+    let handle: WorkerHandle | undefined, ready = false;
+    const fail = (e: Error) => {
+      if (ready) return onFailure(e);
+      handle?.terminate();
+      reject(e);
+    };
+    startWorker({
+      onMessage: (data) => {
+        const d = data as { ready?: number; error?: string };
+        if (d.ready !== undefined) {
+          ready = true;
+          resolve(handle!);
+        } else if (d.error) fail(new Error(`WASM worker ${init.tid} failed to start: ${d.error}`));
+      },
+      onError: fail,
+    }, fromBlob).then((w) => {
+      handle = w;
+      started.push(w);
+      w.postMessage(init);
+    }, reject);
+  });
+}
+
+/** `launch`, retrying from a Blob where a browser could not load the located `worker.js`. */
+async function startReady(
+  init: WorkerInit,
+  started: WorkerHandle[],
+  onFailure: (e: Error) => void,
+): Promise<WorkerHandle> {
+  if (usesWorkerThreads() || locatedWorkerFailed) {
+    return await launch(init, !usesWorkerThreads(), started, onFailure);
+  }
+  try {
+    return await launch(init, false, started, onFailure);
+  } catch (located) {
+    locatedWorkerFailed = true;
+    try {
+      return await launch(init, true, started, onFailure);
+    } catch (e) {
+      throw new Error(`${(located as Error).message}; from a Blob: ${(e as Error).message}`);
+    }
+  }
+}
 
 /** Runs kernels on one or more threads. */
 export class ThreadPool {
@@ -63,47 +154,30 @@ export class ThreadPool {
     threads: number,
     timeoutMs = 120_000,
   ): Promise<ThreadPool> {
-    const workers: WorkerHandle[] = [];
-    const ready: Promise<void>[] = [];
-    const url = siblingModule(import.meta.url, "worker");
+    const started: WorkerHandle[] = [];
     let pool: ThreadPool | null = null;
+    const onFailure = (e: Error) => {
+      if (pool) pool.#failure = e;
+    };
+    const ready: Promise<WorkerHandle>[] = [];
+    for (let tid = 1; tid < threads; tid++) {
+      ready.push(startReady({ module, memory, tid }, started, onFailure));
+    }
+    let workers: WorkerHandle[];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(
+        () => rej(new Error(`WASM workers did not start within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
     try {
-      for (let tid = 1; tid < threads; tid++) {
-        let resolve!: () => void, reject!: (e: Error) => void;
-        ready.push(new Promise<void>((res, rej) => (resolve = res, reject = rej)));
-        const worker = await spawnWorker(url, {
-          onMessage: (data) => {
-            const d = data as { ready?: number; error?: string };
-            if (d.ready !== undefined) resolve();
-            else if (d.error) {
-              const e = new Error(`WASM worker ${tid} failed to start: ${d.error}`);
-              reject(e);
-              if (pool) pool.#failure = e;
-            }
-          },
-          onError: (e) => {
-            reject(e);
-            if (pool) pool.#failure = e;
-          },
-        });
-        workers.push(worker);
-        worker.postMessage({ module, memory, tid } satisfies WorkerInit);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, rej) => {
-        timer = setTimeout(
-          () => rej(new Error(`WASM workers did not start within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
-      try {
-        await Promise.race([Promise.all(ready), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      workers = await Promise.race([Promise.all(ready), timeout]);
     } catch (e) {
-      for (const w of workers) w.terminate();
+      for (const w of started) w.terminate();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     pool = new ThreadPool(exports, memory, workers, timeoutMs);
     return pool;
