@@ -1,4 +1,5 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
+import { checkOptions } from "./_options.ts";
 import { type BackendOptions, createBackend, type Device, DEVICES } from "./backends/select.ts";
 import { DictionaryLayer, type DictionaryParams } from "./dictionary.ts";
 import {
@@ -170,13 +171,7 @@ export class JumpSAE {
         `options must be an object, got ${options === null ? "null" : typeof options}`,
       );
     }
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) {
-        throw new TypeError(
-          `Unknown option ${key}: expected one of ${[...OPTION_KEYS].join(", ")}`,
-        );
-      }
-    }
+    checkOptions(options, [...OPTION_KEYS], "new JumpSAE(inputShape, nbConcepts, options)");
     const kernel = options.kernel ?? "silverman";
     if (!isKernelName(kernel)) {
       throw new RangeError(
