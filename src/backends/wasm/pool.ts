@@ -48,7 +48,12 @@ let locatedWorkerFailed = false;
  */
 async function startWorker(events: WorkerEvents, fromBlob: boolean): Promise<WorkerHandle> {
   if (usesWorkerThreads()) {
-    return await threadsWorker(siblingModule(import.meta.url, "worker"), events);
+    // node:worker_threads takes file: and data: URLs only (not Deno's import over http)
+    const file = siblingModule(import.meta.url, "worker");
+    const url = file.protocol === "file:"
+      ? file
+      : new URL(`data:text/javascript,${encodeURIComponent(workerSource())}`);
+    return await threadsWorker(url, events);
   }
   if (!fromBlob) {
     let located: WebWorker | undefined;
@@ -61,7 +66,12 @@ async function startWorker(events: WorkerEvents, fromBlob: boolean): Promise<Wor
     }
     if (located) return wrapWebWorker(located, "worker.js", events);
   }
-  return blobWorker(`(${workerMain.toString()})(${JSON.stringify(workerLayout)});\n`, events);
+  return blobWorker(workerSource(), events);
+}
+
+/** The whole worker as one script: `workerMain` called with the layout. */
+function workerSource(): string {
+  return `(${workerMain.toString()})(${JSON.stringify(workerLayout)});\n`;
 }
 
 /** Starts worker `init.tid` (pushed to `started` at once) and resolves once it is ready. */
