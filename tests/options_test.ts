@@ -138,3 +138,12 @@ Deno.test("exportSAELens(): an unknown option names the nearest", async () => {
   );
   sae.dispose();
 });
+
+Deno.test("a bare Float32Array input says which shape to give", async () => {
+  const sae = model();
+  await rejects(
+    async () => await sae.forward(new Float32Array(64) as never),
+    /is a bare Float32Array of 64 values, expected a shape with it: \{ data: .*, shape: \[rows, dim\] \}/,
+  );
+  sae.dispose();
+});
