@@ -147,3 +147,20 @@ Deno.test("a bare Float32Array input says which shape to give", async () => {
   );
   sae.dispose();
 });
+
+Deno.test("loadPretrained(): a SAELens training cfg's jumprelu_bandwidth is carried over", async () => {
+  const sae = model();
+  const files = await exportSAELens(sae);
+  sae.dispose();
+  const cfg = { ...JSON.parse(files["cfg.json"]), jumprelu_bandwidth: 0.05 };
+  const dir = {
+    "cfg.json": new TextEncoder().encode(JSON.stringify(cfg)),
+    "sae_weights.safetensors": files["sae_weights.safetensors"],
+  };
+  const carried = await loadPretrained({ files: dir }, { device: "reference" });
+  equal(carried.bandwith, 0.05);
+  carried.dispose();
+  const chosen = await loadPretrained({ files: dir }, { device: "reference", bandwidth: 0.2 });
+  equal(chosen.bandwith, 0.2);
+  chosen.dispose();
+});

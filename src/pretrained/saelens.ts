@@ -216,7 +216,10 @@ export async function loadSAELens(
     },
     apply,
     inputNormalization,
-    options,
+    // a SAELens training cfg's jumprelu_bandwidth, unless options name one
+    typeof cfg.jumprelu_bandwidth === "number" && options.bandwith === undefined
+      ? { ...options, bandwith: cfg.jumprelu_bandwidth }
+      : options,
     options,
     "SAELens directory",
   );
