@@ -155,6 +155,18 @@ Deno.test({
         deepEqual(diagnostics, [], `lib ${lib}, types ${types}`);
       }
 
+      // A Node script that never disposes its 2-thread model exits (the workers are unref'd).
+      await Deno.writeTextFile(`${dir}/app/forget.mjs`, SCRIPT.replace("sae.dispose();", ""));
+      const forget = await new Deno.Command("node", {
+        args: ["forget.mjs"],
+        cwd: `${dir}/app`,
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      equal(forget.code, 0, new TextDecoder().decode(forget.stderr));
+      equal(JSON.parse(new TextDecoder().decode(forget.stdout)).backend, "wasm");
+
       // CommonJS.
       await Deno.writeTextFile(`${dir}/app/require.cjs`, REQUIRE);
       const required = (await run("node", ["require.cjs"], { cwd: `${dir}/app` })).trim();
