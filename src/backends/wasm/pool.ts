@@ -42,9 +42,10 @@ let locatedWorkerFailed = false;
 
 /**
  * Starts one worker. Node and Deno: `node:worker_threads` on `worker.ts`/`worker.js` beside this
- * module (unref'd). Browsers: the worker located with the literal pattern that bundlers (Vite,
- * webpack) recognise and emit as a file of the bundle, or, `fromBlob`, the same code
- * (`workerMain`) from a Blob URL, which needs no file (esbuild, which emits no worker file).
+ * module, unref'd (from a data: URL of the same code where this module is not a file: Deno
+ * importing it over http). Browsers: the worker located with the literal pattern that bundlers
+ * (Vite, webpack) recognise and emit as a file of the bundle, or, `fromBlob`, the same code
+ * (`workerMain`) from a Blob URL, which needs no file (esbuild and Rollup emit none).
  */
 async function startWorker(events: WorkerEvents, fromBlob: boolean): Promise<WorkerHandle> {
   if (usesWorkerThreads()) {
