@@ -10,6 +10,8 @@
  *   Rollup emit no worker file, and the pool starts the same code from a Blob);
  * - not isolated (no SharedArrayBuffer global): the same call runs on one thread, over an
  *   ordinary memory;
+ * - `device: "auto"` (isolated; no GPU adapter with --disable-gpu): the CPU backend on
+ *   `navigator.hardwareConcurrency` threads;
  * - both give Deno's `forward` (same seed) to 1e-5, with no console error.
  *
  * Needs Node/npm and Chromium (`apt-get install -y chromium`, or `CHROMIUM_PATH`).
@@ -56,13 +58,14 @@ export default {
 const N = 64, DIM = 64, CONCEPTS = 512;
 const INPUT = `new Float32Array(${N * DIM}).map((_, i) => Math.sin(0.37 * i) + 0.05 * (i % 5))`;
 
-/** The app: one forward with `?threads=`, the result on `globalThis.result`. */
+/** The app: one forward with `?device=&threads=`, the result on `globalThis.result`. */
 const APP = `import { JumpSAE } from "jumpsae";
 
-const threads = Number(new URLSearchParams(location.search).get("threads"));
+const query = new URLSearchParams(location.search);
+const device = query.get("device"), threads = query.has("threads") ? Number(query.get("threads")) : undefined;
 const x = { data: ${INPUT}, shape: [${N}, ${DIM}] };
 (async () => {
-  const sae = new JumpSAE(${DIM}, ${CONCEPTS}, { seed: 7, device: "cpu", threads });
+  const sae = new JumpSAE(${DIM}, ${CONCEPTS}, { seed: 7, device, threads });
   try {
     const { codes, xHat } = await sae.forward(x);
     const backend = await sae.getBackend();
@@ -97,8 +100,8 @@ function assertNear(actual: number[], expected: Float32Array, label: string, rel
   assert(diff <= rel * scale, `${label}: max diff ${diff} > ${rel} · ${scale}`);
 }
 
-/** Opens `root/index.html?threads=2`; resolves to the result and the paths of the scripts fetched. */
-async function open(context: BrowserContext, root: string, isolate: boolean) {
+/** Opens `root/index.html?query`; resolves to the result and the paths of the scripts fetched. */
+async function open(context: BrowserContext, root: string, isolate: boolean, query: string) {
   const controller = new AbortController();
   const server = serveWeb({ port: 0, root, isolate, signal: controller.signal });
   const tab = await context.newPage();
@@ -110,7 +113,7 @@ async function open(context: BrowserContext, root: string, isolate: boolean) {
       const url = new URL(r.url());
       if (url.pathname.endsWith(".js")) scripts.push(`${r.status()} ${url.pathname}`);
     });
-    await tab.goto(`http://127.0.0.1:${server.port}/?threads=2`);
+    await tab.goto(`http://127.0.0.1:${server.port}/?${query}`);
     await tab.waitForFunction("globalThis.result", undefined, { timeout: 120_000 });
     const result = await tab.evaluate("globalThis.result") as Result;
     const isolated = await tab.evaluate("self.crossOriginIsolated") as boolean;
@@ -185,6 +188,9 @@ Deno.test({
         args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
       });
       const table: string[] = [];
+      const probe = await context.newPage();
+      const cores = await probe.evaluate("navigator.hardwareConcurrency") as number;
+      await probe.close();
       try {
         for (const bundler of ["esbuild", "vite", "webpack", "rollup"]) {
           for (const isolate of [true, false]) {
@@ -193,6 +199,7 @@ Deno.test({
                 context,
                 `${dir}/${bundler}`,
                 isolate,
+                "device=cpu&threads=2",
               );
               equal(result.error, undefined, result.error);
               // Rollup keeps new URL("./worker.js", import.meta.url) but emits no worker: the
@@ -223,6 +230,22 @@ Deno.test({
               );
             });
           }
+          // device "auto" (no GPU adapter here): the CPU backend on every core the page has.
+          await t.step(`${bundler}, isolated, device auto`, async () => {
+            const { result, problems } = await open(
+              context,
+              `${dir}/${bundler}`,
+              true,
+              "device=auto",
+            );
+            equal(result.error, undefined, result.error);
+            const allowed = bundler === "rollup" ? /404/ : /^$/;
+            assert(problems.every((p) => allowed.test(p)), problems.join("\n"));
+            equal(result.backend, "wasm");
+            equal(result.threads, Math.min(cores, 64));
+            assertNear(result.xHat!, want.xHat.data, "xHat");
+            table.push(`${bundler.padEnd(8)} auto         threads ${result.threads}`);
+          });
         }
       } finally {
         await context.close();
