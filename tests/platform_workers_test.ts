@@ -1,7 +1,8 @@
 /**
  * The thread pool in the situations users hit: a runtime without the SharedArrayBuffer global
  * (a page that is not cross-origin isolated) runs one thread over an ordinary memory; a Deno
- * script that never calls `dispose()` still exits; `using` disposes.
+ * script that never calls `dispose()` still exits; a model collected without `dispose()` stops
+ * its workers; `using` disposes.
  */
 import { equal, ok as assert, rejects } from "node:assert/strict";
 import { JumpSAE } from "../mod.ts";
@@ -67,4 +68,39 @@ Deno.test("using: the model is disposed at the end of the block", async () => {
     equal((await sae.forward(x)).codes.shape[1], 32);
   }
   await rejects(outer.getBackend(), /disposed/);
+});
+
+Deno.test("a model collected without dispose() stops its workers", async () => {
+  const script = `import { JumpSAE } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+import { runningWorkerThreads } from ${
+    JSON.stringify(new URL("../src/platform/workers.ts", import.meta.url).href)
+  };
+const use = async () => {
+  const sae = new JumpSAE(16, 32, { seed: 1, device: "cpu", threads: 3 });
+  await sae.forward({ data: new Float32Array(64).fill(0.5), shape: [4, 16] });
+};
+await use();
+const before = runningWorkerThreads();
+for (let i = 0; i < 200 && runningWorkerThreads() > 0; i++) {
+  globalThis.gc();
+  await new Promise((r) => setTimeout(r, 20));
+}
+console.log(before, runningWorkerThreads());
+`;
+  const file = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    await Deno.writeTextFile(file, script);
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--v8-flags=--expose-gc", file],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    equal(code, 0, new TextDecoder().decode(stderr));
+    equal(new TextDecoder().decode(stdout).trim(), "2 0");
+  } finally {
+    await Deno.remove(file);
+  }
 });

@@ -102,6 +102,13 @@ interface WorkerThreads {
   Worker: new (url: URL) => ThreadsWorker;
 }
 
+let running = 0;
+
+/** How many `node:worker_threads` workers started here have not exited yet. */
+export function runningWorkerThreads(): number {
+  return running;
+}
+
 /** Starts the module at `url` with `node:worker_threads` (Node, Deno), unref'd. */
 export async function threadsWorker(url: URL, events: WorkerEvents): Promise<WorkerHandle> {
   const specifier = "node:worker_threads";
@@ -109,9 +116,11 @@ export async function threadsWorker(url: URL, events: WorkerEvents): Promise<Wor
     /* webpackIgnore: true */ /* @vite-ignore */ specifier
   ) as WorkerThreads;
   const w = new Worker(url);
+  running++;
   w.on("message", (data: unknown) => events.onMessage(data));
   w.on("error", (e: Error) => events.onError(e));
   w.on("exit", (code: number) => {
+    running--;
     if (code !== 0) events.onError(new Error(`worker exited with code ${code}`));
   });
   // An idle worker (blocked in Atomics.wait) must not keep the process alive: a script that

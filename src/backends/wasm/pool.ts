@@ -127,6 +127,9 @@ async function startReady(
   }
 }
 
+/** Stops the workers of a pool collected without `dispose()`: forgetting it costs nothing. */
+const finalizer = new FinalizationRegistry<() => void>((stop) => stop());
+
 /** Runs kernels on one or more threads. */
 export class ThreadPool {
   readonly threads: number;
@@ -166,9 +169,12 @@ export class ThreadPool {
     timeoutMs = 120_000,
   ): Promise<ThreadPool> {
     const started: WorkerHandle[] = [];
-    let pool: ThreadPool | null = null;
+    // The workers' handlers reach the pool only weakly, so that a pool nobody holds can be
+    // collected (and its workers stopped by `finalizer`).
+    let pool: WeakRef<ThreadPool> | null = null;
     const onFailure = (e: Error) => {
-      if (pool) pool.#failure = e;
+      const p = pool?.deref();
+      if (p && !p.#failure) p.#failure = e; // the first failure (or dispose) is the one told
     };
     const ready: Promise<WorkerHandle>[] = [];
     for (let tid = 1; tid < threads; tid++) {
@@ -190,8 +196,10 @@ export class ThreadPool {
     } finally {
       clearTimeout(timer);
     }
-    pool = new ThreadPool(exports, memory, workers, timeoutMs);
-    return pool;
+    const created = new ThreadPool(exports, memory, workers, timeoutMs);
+    pool = new WeakRef(created);
+    if (workers.length > 0) finalizer.register(created, created.#stopper(), created);
+    return created;
   }
 
   /** Runs kernel `name` with `args` (+ tid, nt) on all threads when `parallel`, else on this one. */
@@ -252,14 +260,22 @@ export class ThreadPool {
 
   /** Stops and terminates the workers. */
   dispose(): void {
-    if (this.#workers.length > 0) {
-      Atomics.store(this.#ctrl, QUIT, 1);
-      Atomics.add(this.#ctrl, GEN, 1);
-      Atomics.notify(this.#ctrl, GEN);
-    }
-    for (const w of this.#workers) w.terminate();
+    finalizer.unregister(this);
+    this.#stopper()();
     this.#workers = [];
     this.#failure = new Error("The WASM backend was disposed");
+  }
+
+  /** Stops the workers (QUIT, then terminate); holds no reference to the pool. */
+  #stopper(): () => void {
+    const ctrl = this.#ctrl, workers = this.#workers;
+    return () => {
+      if (workers.length === 0) return;
+      Atomics.store(ctrl, QUIT, 1);
+      Atomics.add(ctrl, GEN, 1);
+      Atomics.notify(ctrl, GEN);
+      for (const w of workers) w.terminate();
+    };
   }
 
   /** The module's exports (single-threaded helpers). */
