@@ -1,4 +1,5 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
+import { checkOptions } from "./_options.ts";
 import { type BackendOptions, createBackend, type Device, DEVICES } from "./backends/select.ts";
 import { DictionaryLayer, type DictionaryParams } from "./dictionary.ts";
 import {
@@ -182,13 +183,7 @@ export class JumpSAE {
         `options must be an object, got ${options === null ? "null" : typeof options}`,
       );
     }
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) {
-        throw new TypeError(
-          `Unknown option ${key}: expected one of ${[...OPTION_KEYS].join(", ")}`,
-        );
-      }
-    }
+    checkOptions(options, [...OPTION_KEYS], "new JumpSAE(inputShape, nbConcepts, options)");
     const pg = checkPseudoGradient(options, {
       kernel: "silverman",
       bandwith: 1e-3,
@@ -755,6 +750,11 @@ export class JumpSAE {
     this.#disposed = true;
     this.#backend?.then((be) => be.dispose(), () => {});
     this.#backend = null;
+  }
+
+  /** `dispose()`, for `using sae = new JumpSAE(…)`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 

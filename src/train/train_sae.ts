@@ -1,4 +1,5 @@
 import type { JumpSAE } from "../jump_sae.ts";
+import { checkOptions, keysOf } from "../_options.ts";
 import type { Loss } from "../losses.ts";
 import { l0Eps } from "../metrics/sparsity.ts";
 import { clipGradNorm, gradNorm } from "../optim/clip_grad_norm.ts";
@@ -285,6 +286,22 @@ async function trainLoop(
   optimizer: Optimizer,
   options: TrainOptions = {},
 ): Promise<TrainLogs> {
+  checkOptions(
+    options,
+    keysOf<TrainOptions>()([
+      "scheduler",
+      "nbEpochs",
+      "clipGrad",
+      "monitoring",
+      "verbose",
+      "progress",
+      "signal",
+      "onStep",
+      "onEpoch",
+      "checkpoint",
+    ]),
+    "trainSae options",
+  );
   const nbEpochs = options.nbEpochs ?? 20;
   if (!Number.isInteger(nbEpochs) || nbEpochs < 0) {
     throw new RangeError(`nbEpochs must be an integer >= 0, got ${nbEpochs}`);
