@@ -54,7 +54,8 @@ type Loop = (
   options: TrainOptions,
 ) => Promise<TrainLogs>;
 
-const RECIPE_KEYS = new Set([
+/** The keys of `RecipeTrainOptions` that are not `TrainOptions`. */
+export const RECIPE_OPTION_KEYS: readonly string[] = [
   "recipe",
   "targetL0",
   "batchSize",
@@ -64,7 +65,8 @@ const RECIPE_KEYS = new Set([
   "bandwith",
   "bandwidth",
   "pseudoGradient",
-]);
+];
+const RECIPE_KEYS = new Set(RECIPE_OPTION_KEYS);
 
 /**
  * Runs a recipe: measures the input scale on a sample, sets the model's pseudo-gradient,
@@ -84,9 +86,6 @@ export async function trainWithRecipe(
   const train: TrainOptions = {};
   for (const [key, value] of Object.entries(options)) {
     if (!RECIPE_KEYS.has(key)) (train as Record<string, unknown>)[key] = value;
-  }
-  if ("scheduler" in options) {
-    throw new TypeError("a recipe builds its own scheduler: pass no scheduler with a recipe");
   }
   const controlled = recipe.sparsity === "controller";
   if (!controlled && options.targetL0 !== undefined) {

@@ -12,7 +12,7 @@ import { BatchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
 import { ProgressBar } from "./progress_bar.ts";
-import { type RecipeTrainOptions, trainWithRecipe } from "./train_recipe.ts";
+import { RECIPE_OPTION_KEYS, type RecipeTrainOptions, trainWithRecipe } from "./train_recipe.ts";
 
 /** One element of a data loader: a tensor, a tuple whose first item is the tensor, or `{ data }`. */
 export type Batch = TensorLike | readonly [TensorLike, ...unknown[]] | { data: TensorLike };
@@ -270,6 +270,16 @@ export function trainSae(
   options: TrainOptions = {},
 ): Promise<TrainLogs> {
   if (optimizer === undefined && !isLoss(criterionOrOptions)) {
+    try {
+      const options = criterionOrOptions ?? {};
+      const { scheduler: _, ...train } = options as RecipeTrainOptions & TrainOptions;
+      checkTrainOptions(train, RECIPE_OPTION_KEYS);
+      if ("scheduler" in options) {
+        throw new TypeError("a recipe builds its own scheduler: pass no scheduler with a recipe");
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return trainWithRecipe(model, data, criterionOrOptions ?? {}, trainLoop);
   }
   return trainLoop(model, data as DataLoader, criterionOrOptions as Loss, optimizer!, options);
@@ -279,27 +289,33 @@ function isLoss(v: unknown): v is Loss {
   return !!v && typeof (v as Loss).accumulate === "function";
 }
 
-async function trainLoop(
-  model: JumpSAE,
-  dataloader: DataLoader,
-  criterion: Loss,
-  optimizer: Optimizer,
-  options: TrainOptions = {},
-): Promise<TrainLogs> {
+/** The checks of `TrainOptions`, run before any work (also by the recipe path). */
+export function checkTrainOptions(
+  options: TrainOptions,
+  extraKeys: readonly string[] = [],
+): {
+  nbEpochs: number;
+  clip: number | false | null;
+  monitoring: 0 | 1 | 2;
+  ckpt: CheckpointOptions | undefined;
+} {
   checkOptions(
     options,
-    keysOf<TrainOptions>()([
-      "scheduler",
-      "nbEpochs",
-      "clipGrad",
-      "monitoring",
-      "verbose",
-      "progress",
-      "signal",
-      "onStep",
-      "onEpoch",
-      "checkpoint",
-    ]),
+    [
+      ...keysOf<TrainOptions>()([
+        "scheduler",
+        "nbEpochs",
+        "clipGrad",
+        "monitoring",
+        "verbose",
+        "progress",
+        "signal",
+        "onStep",
+        "onEpoch",
+        "checkpoint",
+      ]),
+      ...extraKeys,
+    ],
     "trainSae options",
   );
   const nbEpochs = options.nbEpochs ?? 20;
@@ -317,16 +333,6 @@ async function trainLoop(
   if (monitoring !== 0 && monitoring !== 1 && monitoring !== 2) {
     throw new RangeError(`monitoring must be 0, 1 or 2, got ${monitoring}`);
   }
-  if (!criterion || typeof criterion.accumulate !== "function") {
-    throw new TypeError(
-      `criterion must be a Loss (e.g. losses.mseL0(1e-3)), got ${typeof criterion}`,
-    );
-  }
-  if (!optimizer || typeof optimizer.step !== "function") {
-    throw new TypeError(
-      `optimizer must be an Optimizer (e.g. new Adam(model)), got ${typeof optimizer}`,
-    );
-  }
   const ckpt = typeof options.checkpoint === "string"
     ? { path: options.checkpoint }
     : options.checkpoint;
@@ -339,6 +345,27 @@ async function trainLoop(
     ckpt?.everySteps !== undefined && (!Number.isInteger(ckpt.everySteps) || ckpt.everySteps < 1)
   ) {
     throw new RangeError(`checkpoint.everySteps must be an integer >= 1, got ${ckpt.everySteps}`);
+  }
+  return { nbEpochs, clip, monitoring, ckpt };
+}
+
+async function trainLoop(
+  model: JumpSAE,
+  dataloader: DataLoader,
+  criterion: Loss,
+  optimizer: Optimizer,
+  options: TrainOptions = {},
+): Promise<TrainLogs> {
+  const { nbEpochs, clip, monitoring, ckpt } = checkTrainOptions(options);
+  if (!criterion || typeof criterion.accumulate !== "function") {
+    throw new TypeError(
+      `criterion must be a Loss (e.g. losses.mseL0(1e-3)), got ${typeof criterion}`,
+    );
+  }
+  if (!optimizer || typeof optimizer.step !== "function") {
+    throw new TypeError(
+      `optimizer must be an Optimizer (e.g. new Adam(model)), got ${typeof optimizer}`,
+    );
   }
   const verbose = options.verbose ?? true;
   const { scheduler, signal } = options;
