@@ -16,6 +16,7 @@ import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { canFoldInputScale, foldInputScale, unitMeanSquareScale } from "./input_scale.ts";
 import { l0Controller } from "./l0_controller.ts";
 import { defaultTargetL0, getRecipe, type Recipe, type RecipeName } from "./recipes.ts";
+import { calibrateThresholds, quantileThresholds } from "./_thresholds.ts";
 import type { Batch, DataLoader, TrainLogs, TrainOptions } from "./train_sae.ts";
 
 /** Options of `trainSae(model, data, options)`: a recipe, the sparsity, and `TrainOptions`. */
@@ -267,57 +268,5 @@ async function initialise(model: JumpSAE, recipe: Recipe, sample: Tensor, target
     state.thresholds.data.fill(Math.log(recipe.thresholdInit));
   }
   await model.loadStateDict(state);
-  if (recipe.thresholdInit === "quantile") {
-    // each concept fires on a fraction target/C of the sample (training-mode pre-codes)
-    const rows = Math.min(sample.shape[0], 4096);
-    const x = { data: sample.data.subarray(0, rows * model.dim), shape: [rows, model.dim] };
-    const { preCodes } = await model.encode(x);
-    const C = model.nbConcepts, k = Math.max(1, Math.round((rows * target) / C));
-    const column = new Float32Array(rows);
-    const s = await model.stateDict();
-    for (let c = 0; c < C; c++) {
-      for (let r = 0; r < rows; r++) column[r] = preCodes.data[r * C + c];
-      column.sort();
-      const theta = Math.max(column[rows - k], 1e-6);
-      s.thresholds.data[c] = Math.log(theta);
-    }
-    await model.loadStateDict(s);
-  }
-}
-
-/**
- * Multiplies every threshold by one factor e^δ so that the mean L0 of `sample` (eval mode) is
- * `target` (as close as the sample's ties allow). Returns δ.
- */
-async function calibrateThresholds(
-  model: JumpSAE,
-  sample: Tensor,
-  target: number,
-): Promise<number> {
-  const C = model.nbConcepts;
-  const rows = Math.max(1, Math.min(sample.shape[0], Math.floor(2 ** 24 / C)));
-  const x = { data: sample.data.subarray(0, rows * model.dim), shape: [rows, model.dim] };
-  const wasTraining = model.training;
-  model.eval();
-  const { preCodes } = await model.encode(x);
-  const state = await model.stateDict();
-  const logT = state.thresholds.data;
-  // a code fires under shift δ when log(pre) − log θ_c ≥ δ: collect those margins
-  const margins: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < C; c++) {
-      const p = preCodes.data[r * C + c];
-      if (p > 0) margins.push(Math.log(p) - logT[c]);
-    }
-  }
-  margins.sort((a, b) => b - a);
-  const k = Math.round(target * rows);
-  let shift = 0;
-  if (k >= 1 && k < margins.length) shift = (margins[k - 1] + margins[k]) / 2;
-  else if (k >= margins.length && margins.length > 0) shift = margins[margins.length - 1] - 1e-6;
-  if (!Number.isFinite(shift)) shift = 0;
-  for (let c = 0; c < C; c++) logT[c] += shift;
-  await model.loadStateDict(state);
-  model.train(wasTraining);
-  return shift;
+  if (recipe.thresholdInit === "quantile") await quantileThresholds(model, sample, target);
 }
