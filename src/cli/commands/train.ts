@@ -63,7 +63,7 @@ export const TRAIN: CommandSpec = {
       help: "Start from this model (any readable format) instead of a new one",
       meta: "MODEL",
     },
-    encoder: { kind: "string", help: "Encoder", choices: ENCODER_NAMES, default: "linear" },
+    encoder: { kind: "string", help: "Encoder", choices: ENCODER_NAMES, default: "mlp_bn_1" },
     "decoder-bias": {
       kind: "boolean",
       help:
@@ -116,8 +116,8 @@ export const TRAIN: CommandSpec = {
   epilog: "Examples:\n" +
     "  jumpsae train acts.npy -o sae.safetensors                      # 4×dim concepts, L0 ≈ √dim\n" +
     "  jumpsae train acts.npy -o sae.safetensors --concepts 4096 --target-l0 32\n" +
-    "  jumpsae train acts.npy -o sae/ --to saelens --recipe gemma-scope --target-l0 64\n" +
-    "  jumpsae train acts.npy -o sae.safetensors --encoder mlp_bn_1 --loss mse_l0 --penalty 1e-3",
+    "  jumpsae train acts.npy -o sae/ --to saelens --encoder linear --target-l0 64   # SAELens needs Linear\n" +
+    "  jumpsae train acts.npy -o sae.safetensors --loss mse_l0 --penalty 1e-3      # fixed loss, no recipe",
 };
 
 /** Runs `train`. */
@@ -141,6 +141,11 @@ export async function runTrain(
     return v;
   };
   const given = (name: string) => options[name] !== undefined;
+  if (options.to === "saelens" && !options.from && options.encoder !== "linear") {
+    throw new UsageError(
+      `--to saelens needs --encoder linear (a SAELens SAE has a Linear encoder), got ${options.encoder}`,
+    );
+  }
   const fixedLoss = given("loss") || given("penalty");
   if (fixedLoss && given("target-l0")) {
     throw new UsageError("--target-l0 is reached by a recipe: give it without --loss/--penalty");
