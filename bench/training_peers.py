@@ -5,7 +5,8 @@ scikit-learn's MiniBatchDictionaryLearning + OMP where installed.
     /usr/bin/python3 bench/training_peers.py DATA.npz --k 8 16 --epochs 20 --batch-size 256 \
         --concepts 256 [--methods topk,batchtopk,pca,omp] [--features FEATURES.npy]
 
-DATA.npz holds `train` and `test` float32 [rows, dim], already preprocessed exactly as the
+Methods: topk (the seed's TopKSAE with its default Linear encoder), topk_bn (with the
+Linear + BatchNorm encoder "mlp_bn_1"), batchtopk, pca, omp. DATA.npz holds `train` and `test` float32 [rows, dim], already preprocessed exactly as the
 jumpsae side sees them. Prints one JSON line per (method, k): held-out R² (the seed's
 r2_score), mean L0, dead fraction (codes that never fire on the held-out set), training
 seconds per row, and with --features the fraction of true features recovered (best cosine
@@ -47,10 +48,10 @@ def result(method, k, x, x_hat, codes, seconds, rows, features, dictionary):
     }
 
 
-def train_topk(cls, train, test, k, args, features):
+def train_topk(cls, train, test, k, args, features, encoder=None):
     torch.manual_seed(args.seed)
     dim = train.shape[1]
-    sae = cls(dim, args.concepts, top_k=k)
+    sae = cls(dim, args.concepts, top_k=k, encoder_module=encoder)
     steps = args.epochs * (len(train) // args.batch_size)
     optimizer = torch.optim.Adam(sae.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, args.lr / 10)
@@ -74,7 +75,8 @@ def train_topk(cls, train, test, k, args, features):
     sae.eval()
     with torch.no_grad():
         _, z, x_hat = sae(torch.from_numpy(test))
-    return result(cls.__name__, k, test, x_hat.numpy(), z.numpy(), seconds,
+    name = cls.__name__ + (f" ({encoder})" if encoder else "")
+    return result(name, k, test, x_hat.numpy(), z.numpy(), seconds,
                   steps * args.batch_size, features, sae.get_dictionary().detach().numpy())
 
 
@@ -131,6 +133,9 @@ def main():
     for k in args.k:
         if "topk" in methods:
             print(json.dumps(train_topk(oc.TopKSAE, train, test, k, args, features)), flush=True)
+        if "topk_bn" in methods:
+            print(json.dumps(train_topk(oc.TopKSAE, train, test, k, args, features, "mlp_bn_1")),
+                  flush=True)
         if "batchtopk" in methods:
             print(json.dumps(train_topk(oc.BatchTopKSAE, train, test, k, args, features)),
                   flush=True)

@@ -5,8 +5,13 @@
  * `examples/data/patches.npz`) and on the demo's synthetic ground truth.
  *
  *     deno run -A bench/training_quality.ts [--data patches,synthetic] [--targets 8,16]
- *       [--synthetic-targets 2,4] [--recipes jumpsae,gemma-scope,anthropic-2025,overcomplete]
- *       [--peers topk,batchtopk,pca,omp] [--out out/training_quality]
+ *       [--synthetic-targets 2] [--recipes jumpsae,gemma-scope,anthropic-2025,overcomplete]
+ *       [--peers topk,topk_bn,batchtopk,pca,omp] (default without batchtopk) [--linear yes|no] [--out out/training_quality]
+ *
+ * The presets other than `jumpsae` run at the first target only. Every method trains on batches of 256 for the same number of steps (20 epochs, or more to make
+ * the default recipe's 3000 steps); jumpsae uses the model's default encoder (Linear +
+ * BatchNorm) with a decoder bias, as `jumpsae train`, and with `--linear yes` also a Linear-only
+ * encoder under the default recipe.
  *
  * Prints one row per method and target: held-out R² (the seed's r2_score), mean held-out L0,
  * dead features (never fire on the held-out rows), training µs per row, and on the synthetic data
@@ -15,7 +20,6 @@
  * python3-numpy, python3-sklearn); without torch they are skipped and said so.
  */
 import {
-  getRecipe,
   JumpSAE,
   r2Score,
   RECIPE_NAMES,
@@ -46,9 +50,10 @@ function arg(name: string, fallback: string): string {
 const list = (s: string) => s.split(",").filter(Boolean);
 const datasets = list(arg("data", "patches,synthetic"));
 const targets = list(arg("targets", "8,16")).map(Number);
-const syntheticTargets = list(arg("synthetic-targets", "2,4")).map(Number);
+const syntheticTargets = list(arg("synthetic-targets", "2")).map(Number);
 const recipes = list(arg("recipes", RECIPE_NAMES.join(","))) as RecipeName[];
-const peers = arg("peers", "topk,batchtopk,pca,omp");
+const peers = arg("peers", "topk,topk_bn,pca,omp");
+const withLinear = arg("linear", "yes") !== "no";
 const out = arg("out", "out/training_quality");
 const python = Deno.env.get("PYTHON") ?? "/usr/bin/python3";
 
@@ -86,10 +91,22 @@ async function load(name: string): Promise<Dataset> {
   throw new RangeError(`--data must name patches or synthetic, got ${name}`);
 }
 
-async function jumpsae(d: Dataset, recipe: RecipeName, target: number): Promise<Row> {
+/** Batches of 256 and as many epochs as the default recipe takes: every method, the same steps. */
+function epochsOf(d: Dataset): number {
+  return Math.max(20, Math.ceil(3000 / Math.floor(d.train.shape[0] / BATCH)));
+}
+const BATCH = 256;
+
+async function jumpsae(
+  d: Dataset,
+  recipe: RecipeName,
+  target: number,
+  encoder: "mlp_bn_1" | "linear",
+): Promise<Row> {
+  // the model's defaults (Linear + BatchNorm encoder) with a decoder bias, as `jumpsae train`
   const sae = new JumpSAE(d.train.shape[1], d.concepts, {
     seed: 0,
-    encoderModule: "linear",
+    encoderModule: encoder,
     decoderBias: true,
   });
   const t0 = performance.now();
@@ -97,13 +114,16 @@ async function jumpsae(d: Dataset, recipe: RecipeName, target: number): Promise<
   const logs = await trainSae(sae, d.train, {
     recipe,
     ...(controlled ? { targetL0: target } : {}),
+    batchSize: BATCH,
+    nbEpochs: epochsOf(d),
     verbose: false,
   });
   const seconds = (performance.now() - t0) / 1000;
-  const rowsSeen = logs.stepLoss.length * Math.min(getRecipe(recipe).batchSize, d.train.shape[0]);
+  const rowsSeen = logs.stepLoss.length * BATCH;
   sae.eval();
   const { codes, xHat } = await sae.forward(d.test);
-  const row = score(d, `jumpsae ${recipe}`, target, codes, xHat, seconds, rowsSeen);
+  const name = `jumpsae ${recipe}${encoder === "linear" ? " (linear encoder)" : ""}`;
+  const row = score(d, name, target, codes, xHat, seconds, rowsSeen);
   if (d.features) row.recovered = recoveredFraction(d.features, await sae.getDictionary());
   sae.dispose();
   return row;
@@ -159,9 +179,9 @@ async function pythonPeers(d: Dataset): Promise<Row[]> {
       "--concepts",
       String(d.concepts),
       "--batch-size",
-      "256",
+      String(BATCH),
       "--epochs",
-      String(Math.max(20, Math.ceil(3000 / Math.floor(d.train.shape[0] / 256)))),
+      String(epochsOf(d)),
       "--methods",
       peers,
     ];
@@ -260,9 +280,12 @@ for (const name of datasets) {
   const d = await load(name);
   console.error(`${name}: train ${d.train.shape}, test ${d.test.shape}, ${d.concepts} concepts`);
   for (const target of d.targets) {
-    for (const recipe of recipes) {
-      if (recipe === "overcomplete" && target !== d.targets[0]) continue; // no target: one run
-      const row = await jumpsae(d, recipe, target);
+    const runs: [RecipeName, "mlp_bn_1" | "linear"][] = recipes.map((r) => [r, "mlp_bn_1"]);
+    if (withLinear) runs.splice(1, 0, ["jumpsae", "linear"]);
+    for (const [recipe, encoder] of runs) {
+      // the presets at the first target only (overcomplete has no target: one run)
+      if (recipe !== "jumpsae" && target !== d.targets[0]) continue;
+      const row = await jumpsae(d, recipe, target, encoder);
       console.error(JSON.stringify(row));
       rows.push(row);
     }

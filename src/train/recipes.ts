@@ -65,7 +65,7 @@ const RECIPES: Record<RecipeName, Recipe> = {
     scaleInputs: true,
     thresholdInit: "quantile",
     tiedInit: true,
-    lr: 2e-3,
+    lr: 3e-3,
     betas: [0.9, 0.999],
     lrWarmup: { fraction: 0.05, maxSteps: 1000 },
     lrFinal: 0.1,
