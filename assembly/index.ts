@@ -11,6 +11,7 @@ export { absSum, dot, squaredError, sumRows } from "./reductions";
 export { batchNormBackward, batchNormEval, batchNormTrain } from "./batchnorm";
 export { layerNorm, layerNormBackward, layerNormReduce } from "./layernorm";
 export { heavisideL0, jumpRelu, jumpReluBackward, kernelValue } from "./jumprelu";
+export { codeMaskCount, maskedCodeGradient } from "./masked_grad";
 export { divideRows, rowNorms } from "./dictionary";
 export { adam, sgd } from "./optim";
 export { peakFma } from "./peak";

@@ -616,8 +616,8 @@ export class JumpSAE {
     if (loss.touchesPreCodes) be.fill(ctx.dPreCodes, 0, B * C);
     await loss.accumulate(ctx);
 
-    // decoder: x̂ = codes·D
-    be.matmul(ctx.dCodes, ctx.dXHat, dict, { m: B, n: C, k: D, transB: true, accumulate: true });
+    // decoder: x̂ = codes·D; dCodes only where the JumpReLU backward reads it (sparse, exact)
+    be.maskedCodeGradient(ctx.dCodes, ctx.dXHat, dict, pre, ctx.logThreshold, B, C, D, this.#pg);
     be.matmul(ctx.dDictionary, codes, ctx.dXHat, {
       m: C,
       n: D,

@@ -196,6 +196,26 @@ export interface Backend {
     pg: PseudoGradient,
   ): void;
   /**
+   * The decoder's code gradient, only where `jumpReluBackward` reads it: accumulates
+   * dCodes[r, c] += Σ_d dXHat[r, d]·dictionary[c, d], bit for bit the entry of
+   * `matmul(dCodes, dXHat, dictionary, { m: rows, n: cols, k: dim, transB: true, accumulate: true })`,
+   * at every entry where the code is active (pre > 0 and r ≥ θ) or this backend's
+   * `jumpReluBackward` gives the kernel a non-zero weight. Any other entry is left as it is or
+   * gets the product, so `jumpReluBackward` then gives exactly what it gives after the dense
+   * product (codes are sparse: this skips most of a B·C·D product).
+   */
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    pg: PseudoGradient,
+  ): void;
+  /**
    * The L0 penalty through a Heaviside with threshold pseudo-gradient: with r = max(pre, 0) and
    * θ = exp(t), loss[0] += scale·Σ H(r − θ) (H(u) = 1 if u > 0), and
    * dLogThreshold[c] += θ·Σ_r −s·kernel(r − θ, ε)·scale (both accumulate; no gradient to pre).

@@ -277,6 +277,33 @@ class ReferenceBackend implements Backend {
       dt[c] += acc * theta[c];
     }
   }
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    pg: PseudoGradient,
+  ): void {
+    const o = f(dCodes), g = f(dXHat), W = f(dictionary), pre = f(preCodes);
+    const theta = thresholds(f(logThreshold), cols);
+    const eps = Math.fround(pg.bandwidth);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const i = r * cols + c;
+        const v = pre[i] > 0 ? pre[i] : 0;
+        const active = pre[i] > 0 && v >= theta[c];
+        // jumpReluBackward weighs dCodes by this f64 kernel value: 0 means it is not read
+        if (!active && kernelValue(pg.kernel, Math.fround(v - theta[c]), eps) === 0) continue;
+        let acc = 0; // as matmul: one f64 sum, then added to the output
+        for (let l = 0; l < dim; l++) acc += g[r * dim + l] * W[c * dim + l];
+        o[i] = o[i] + acc;
+      }
+    }
+  }
   heavisideL0(
     loss: DeviceBuffer,
     dLogThreshold: DeviceBuffer,

@@ -27,6 +27,9 @@ class WasmBuffer implements DeviceBuffer {
 /** Workspace bytes per thread of the batchnorm kernels (BN_WORKSPACE of assembly/batchnorm.ts). */
 const BN_WORKSPACE = 256 * 40;
 
+/** Cost of one entry of `maskedCodeGradient` in entries of the dense GEMM (measured ~3). */
+const MASKED_COST = 4;
+
 /** Default elements below which an op runs on the calling thread only (a dispatch costs µs). */
 export const PARALLEL_MIN = 1 << 15;
 
@@ -382,6 +385,44 @@ export class WasmBackend implements Backend {
       ...this.#workspace(cols * 12 + 64),
     ];
     this.pool.run("jumpReluBackward", args, this.#par(n));
+  }
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    pg: PseudoGradient,
+  ): void {
+    const n = rows * cols;
+    const o = this.#ptr(dCodes, n, "dCodes"), g = this.#ptr(dXHat, rows * dim, "dXHat");
+    const w = this.#ptr(dictionary, cols * dim, "dictionary");
+    const p = this.#ptr(preCodes, n, "preCodes"), t = this.#ptr(logThreshold, cols, "logThreshold");
+    if (n === 0 || dim === 0) return;
+    const kind = kernelIndex(pg.kernel), eps = Math.fround(pg.bandwidth);
+    const parallel = this.#par(n);
+    const [ws, stride] = this.#workspace(cols * 8 + 64);
+    this.pool.run(
+      "codeMaskCount",
+      [PARTIALS_BASE, p, t, rows, cols, kind, eps, ws, stride],
+      parallel,
+    );
+    // a gathered dot product costs about MASKED_COST entries of the dense GEMM
+    if (this.#partials(parallel) * MASKED_COST >= n) {
+      this.matmul(dCodes, dXHat, dictionary, {
+        m: rows,
+        n: cols,
+        k: dim,
+        transB: true,
+        accumulate: true,
+      });
+      return;
+    }
+    const args = [o, g, w, p, t, rows, cols, dim, kind, eps, ws, stride];
+    this.pool.run("maskedCodeGradient", args, this.#par(n / 16));
   }
   heavisideL0(
     loss: DeviceBuffer,

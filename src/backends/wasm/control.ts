@@ -52,6 +52,8 @@ export const KERNELS = [
   "adam",
   "sgd",
   "peakFma",
+  "codeMaskCount",
+  "maskedCodeGradient",
 ] as const;
 
 /** A kernel name. */

@@ -450,6 +450,26 @@ export class WebGpuBackend implements Backend {
     const src = this.kernels.get("jump_relu_backward", jumpReluBackwardKernel);
     this.columns(src, bufs, { rows, cols, kernel, eps, s, scale: 1 }, cols);
   }
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    _preCodes: DeviceBuffer,
+    _logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    _pg: PseudoGradient,
+  ): void {
+    // the dense product: every entry (a GPU is not short of FLOPs here)
+    this.matmul(dCodes, dXHat, dictionary, {
+      m: rows,
+      n: cols,
+      k: dim,
+      transB: true,
+      accumulate: true,
+    });
+  }
   heavisideL0(
     loss: DeviceBuffer,
     dLogThreshold: DeviceBuffer,
