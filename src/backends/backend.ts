@@ -72,8 +72,16 @@ export interface Backend {
   alloc(length: number): DeviceBuffer;
   /** Copies `data` into `dst` starting at element `offset` (default 0). */
   upload(dst: DeviceBuffer, data: Float32Array, offset?: number): void;
-  /** Reads `length` floats (default all) of `src` from element `offset` (default 0). */
-  download(src: DeviceBuffer, offset?: number, length?: number): Promise<Float32Array>;
+  /**
+   * Reads `length` floats (default all) of `src` from element `offset` (default 0): into the
+   * first `length` elements of `into` when given (and resolves to it), else into a new array.
+   */
+  download(
+    src: DeviceBuffer,
+    offset?: number,
+    length?: number,
+    into?: Float32Array,
+  ): Promise<Float32Array>;
   /** Releases a buffer. */
   free(buffer: DeviceBuffer): void;
   /** Releases everything: buffers, workers, devices. */

@@ -40,8 +40,16 @@ class ReferenceBackend implements Backend {
   upload(dst: DeviceBuffer, data: Float32Array, offset = 0): void {
     f(dst).set(data, offset);
   }
-  download(src: DeviceBuffer, offset = 0, length = src.length - offset): Promise<Float32Array> {
-    return Promise.resolve(f(src).slice(offset, offset + length));
+  download(
+    src: DeviceBuffer,
+    offset = 0,
+    length = src.length - offset,
+    into?: Float32Array,
+  ): Promise<Float32Array> {
+    const part = f(src).subarray(offset, offset + length);
+    if (!into) return Promise.resolve(part.slice());
+    into.set(part);
+    return Promise.resolve(into);
   }
   free(_buffer: DeviceBuffer): void {}
   dispose(): void {}

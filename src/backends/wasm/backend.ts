@@ -116,7 +116,12 @@ export class WasmBackend implements Backend {
     const p = this.#ptr(dst, offset + data.length, "dst");
     this.heap.f32.set(data, (p >>> 2) + offset);
   }
-  download(src: DeviceBuffer, offset = 0, length = src.length - offset): Promise<Float32Array> {
+  download(
+    src: DeviceBuffer,
+    offset = 0,
+    length = src.length - offset,
+    into?: Float32Array,
+  ): Promise<Float32Array> {
     try {
       const p = this.#ptr(src, offset + length, "src");
       if (offset < 0 || length < 0) {
@@ -124,7 +129,10 @@ export class WasmBackend implements Backend {
           `Expected a non-negative offset and length, got ${offset} and ${length}`,
         );
       }
-      return Promise.resolve(this.#copyOut((p >>> 2) + offset, length));
+      if (into && into.length < length) {
+        throw new RangeError(`Expected into to hold ${length} floats, got ${into.length}`);
+      }
+      return Promise.resolve(this.#copyOut((p >>> 2) + offset, length, into));
     } catch (e) {
       return Promise.reject(e);
     }

@@ -120,7 +120,12 @@ export class WebGpuBackend implements Backend {
     }
     if (data.length > 0) this.ctx.write(b, data, offset);
   }
-  download(src: DeviceBuffer, offset = 0, length?: number): Promise<Float32Array> {
+  download(
+    src: DeviceBuffer,
+    offset = 0,
+    length?: number,
+    into?: Float32Array,
+  ): Promise<Float32Array> {
     try {
       const b = this.buf(src, "download", "src");
       const len = length ?? b.length - offset;
@@ -132,7 +137,11 @@ export class WebGpuBackend implements Backend {
           `download: expected 0 ≤ offset and offset + length ≤ ${b.length} (the buffer's length), got offset ${offset} and length ${len}`,
         );
       }
-      return this.ctx.read(b, offset, len);
+      if (into && into.length < len) {
+        throw new RangeError(`download: expected into to hold ${len} floats, got ${into.length}`);
+      }
+      const read = this.ctx.read(b, offset, len);
+      return into ? read.then((data) => (into.set(data), into)) : read;
     } catch (e) {
       return Promise.reject(e);
     }
