@@ -318,33 +318,46 @@ try {
       const x = { data: normals(c.batch * c.D, 3), shape: [c.batch, c.D] };
       sae.train(c.train);
       const actual = await setDensity(sae, x, c.density);
-      const sides: Side[] = [];
       const mode = c.train ? "train" : "eval";
-      const what = `JumpSAE(${c.D}, ${c.C}) ${
-        c.train ? "training step (mse + Adam)" : "eval forward, dense outputs"
-      }, batch ${c.batch}`;
+      const size = `JumpSAE(${c.D}, ${c.C})`;
+      const timed = (fn: () => Promise<unknown>) => async () => {
+        const t = performance.now();
+        await fn();
+        return performance.now() - t;
+      };
+      // our variants of the row, each timed against the same peers
+      const ours: [string, () => Promise<number>][] = [];
       if (c.train) {
         const adam = new Adam(sae, { lr: 1e-6 });
         const loss = losses.mse();
-        const step = async () => {
-          const t = performance.now();
-          await sae.lossAndGradients(x, loss);
-          await adam.step();
-          return performance.now() - t;
-        };
-        await step();
-        sides.push({ label: "jumpsae", time: step, actual });
+        ours.push([
+          `${size} training step (mse + Adam), batch ${c.batch}`,
+          timed(async () => {
+            await sae.lossAndGradients(x, loss);
+            await adam.step();
+          }),
+        ]);
       } else {
-        const fwd = async () => {
-          const t = performance.now();
-          await sae.forward(x);
-          return performance.now() - t;
+        const out = {
+          preCodes: new Float32Array(c.batch * c.C),
+          codes: new Float32Array(c.batch * c.C),
+          xHat: new Float32Array(c.batch * c.D),
         };
-        await fwd();
-        sides.push({ label: "jumpsae", time: fwd, actual });
+        ours.push(
+          [`${size} eval forward, dense outputs, batch ${c.batch}`, timed(() => sae.forward(x))],
+          [
+            `${size} eval forward into reused arrays ({ out }), batch ${c.batch}`,
+            timed(() => sae.forward(x, { out })),
+          ],
+          [
+            `${size} encodeSparse (CSR codes) vs the peers' eval forward, batch ${c.batch}`,
+            timed(() => sae.encodeSparse(x)),
+          ],
+        );
       }
+      const peers: Side[] = [];
       for (const p of labels.slice(1)) {
-        sides.push(
+        peers.push(
           await peerSetup(peer, p, {
             op: "sae",
             name: p,
@@ -358,7 +371,13 @@ try {
           }),
         );
       }
-      await interleave(what, "samples/s", c.batch, sides);
+      for (const [what, time] of ours) {
+        await time(); // warm-up
+        await interleave(what, "samples/s", c.batch, [
+          { label: "jumpsae", time, actual },
+          ...peers,
+        ]);
+      }
       for (const p of labels.slice(1)) await peer.ask({ op: "drop", name: p });
     } finally {
       sae.dispose();
