@@ -12,6 +12,7 @@ export { batchNormBackward, batchNormEval, batchNormTrain } from "./batchnorm";
 export { layerNorm, layerNormBackward, layerNormReduce } from "./layernorm";
 export { heavisideL0, jumpRelu, jumpReluBackward, kernelValue } from "./jumprelu";
 export { codeMaskCount, maskedCodeGradient } from "./masked_grad";
+export { compactRows, rowNonZeros } from "./compact";
 export { divideRows, rowNorms } from "./dictionary";
 export { adam, sgd } from "./optim";
 export { peakFma } from "./peak";

@@ -13,7 +13,7 @@ import { type RunContext, valueOf, Workspace } from "./layers/layer.ts";
 import type { Loss, LossContext } from "./losses.ts";
 import { Parameter } from "./parameter.ts";
 import { Random } from "./random.ts";
-import { type SparseCodes, SparseRowsBuilder } from "./sparse_codes.ts";
+import { concatRows, type SparseCodes, topKRows } from "./sparse_codes.ts";
 import {
   assertFinite,
   formatShape,
@@ -163,8 +163,6 @@ export class JumpSAE {
   #centered = new Workspace();
   #negBias = new Workspace();
   #codes = new Workspace();
-  /** Host array the dense codes of `encodeSparse` are read into, reused across calls. */
-  #scratch = new Float32Array(0);
   #xHat = new Workspace();
   #grads = {
     loss: new Workspace(),
@@ -490,7 +488,7 @@ export class JumpSAE {
     this.#checkBatch(tokens.shape[0]);
     const B = tokens.shape[0], C = this.nbConcepts;
     return this.#run(async (be) => {
-      const out = new SparseRowsBuilder(B, C, topK);
+      const parts: SparseCodes[] = [];
       const block = this.#blockRows(B);
       for (let start = 0; start < B; start += block) {
         const rows = Math.min(block, B - start);
@@ -499,10 +497,10 @@ export class JumpSAE {
           shape: [rows, this.dim],
         };
         const { codes } = this.#encodeOn(be, part);
-        if (this.#scratch.length < rows * C) this.#scratch = new Float32Array(rows * C);
-        out.append(await be.download(codes, 0, rows * C, this.#scratch), rows);
+        const csr = await be.downloadSparseRows(codes, rows, C);
+        parts.push(topK === undefined ? csr : topKRows(csr, topK));
       }
-      return out.finish();
+      return concatRows(parts, C);
     });
   }
 

@@ -13,71 +13,72 @@ export interface SparseCodes {
   shape: [number, number];
 }
 
-/** Growable CSR arrays being appended to, row by row. */
-export class SparseRowsBuilder {
-  #indices = new Int32Array(1024);
-  #values = new Float32Array(1024);
-  #n = 0;
-  readonly indptr: Int32Array;
-  #row = 0;
-
-  constructor(rows: number, readonly cols: number, readonly topK: number | undefined) {
-    this.indptr = new Int32Array(rows + 1);
+/** The non-zeros of a rows×cols row-major matrix as CSR (two scans: count, then copy). */
+export function csrFromDense(dense: Float32Array, rows: number, cols: number): SparseCodes {
+  const indptr = new Int32Array(rows + 1);
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) if (dense[base + c] !== 0) n++;
+    indptr[r + 1] = indptr[r] + n;
   }
-
-  #reserve(extra: number): void {
-    if (this.#n + extra <= this.#indices.length) return;
-    const size = Math.max(this.#n + extra, this.#indices.length * 2);
-    const i = new Int32Array(size), v = new Float32Array(size);
-    i.set(this.#indices.subarray(0, this.#n));
-    v.set(this.#values.subarray(0, this.#n));
-    this.#indices = i;
-    this.#values = v;
-  }
-
-  /**
-   * Appends the non-zeros of `rows` dense rows of `dense` (cols wide), keeping the `topK`
-   * largest of each row when set (ties: the lower concept first).
-   */
-  append(dense: Float32Array, rows: number): void {
-    const C = this.cols, k = this.topK;
-    for (let r = 0; r < rows; r++) {
-      const base = r * C;
-      let count = 0;
-      for (let c = 0; c < C; c++) if (dense[base + c] !== 0) count++;
-      const keep = k === undefined ? count : Math.min(k, count);
-      this.#reserve(keep);
-      let n = this.#n;
-      if (keep === count) {
-        for (let c = 0; c < C; c++) {
-          const v = dense[base + c];
-          if (v !== 0) {
-            this.#indices[n] = c;
-            this.#values[n++] = v;
-          }
-        }
-      } else if (keep > 0) {
-        const nz: number[] = [];
-        for (let c = 0; c < C; c++) if (dense[base + c] !== 0) nz.push(c);
-        nz.sort((a, b) => dense[base + b] - dense[base + a] || a - b);
-        const top = nz.slice(0, keep).sort((a, b) => a - b);
-        for (const c of top) {
-          this.#indices[n] = c;
-          this.#values[n++] = dense[base + c];
-        }
-      }
-      this.#n = n;
-      this.indptr[++this.#row] = n;
+  const indices = new Int32Array(indptr[rows]), values = new Float32Array(indptr[rows]);
+  let j = 0;
+  for (let i = 0; i < rows * cols; i++) {
+    const v = dense[i];
+    if (v !== 0) {
+      indices[j] = i % cols;
+      values[j++] = v;
     }
   }
+  return { indptr, indices, values, shape: [rows, cols] };
+}
 
-  /** The finished CSR codes (arrays trimmed to the stored count). */
-  finish(): SparseCodes {
-    return {
-      indptr: this.indptr,
-      indices: this.#indices.slice(0, this.#n),
-      values: this.#values.slice(0, this.#n),
-      shape: [this.indptr.length - 1, this.cols],
-    };
+/**
+ * Keeps the k largest values of each row of `csr` (ties: the lower concept), in concept order.
+ * Returns `csr` itself when no row holds more than k.
+ */
+export function topKRows(csr: SparseCodes, k: number): SparseCodes {
+  const { indptr, indices, values } = csr, rows = indptr.length - 1;
+  let longest = 0;
+  for (let r = 0; r < rows; r++) longest = Math.max(longest, indptr[r + 1] - indptr[r]);
+  if (longest <= k) return csr;
+  const outPtr = new Int32Array(rows + 1);
+  for (let r = 0; r < rows; r++) outPtr[r + 1] = outPtr[r] + Math.min(k, indptr[r + 1] - indptr[r]);
+  const outIdx = new Int32Array(outPtr[rows]), outVal = new Float32Array(outPtr[rows]);
+  for (let r = 0; r < rows; r++) {
+    const a = indptr[r], n = indptr[r + 1] - a;
+    let o = outPtr[r];
+    if (n <= k) {
+      outIdx.set(indices.subarray(a, a + n), o);
+      outVal.set(values.subarray(a, a + n), o);
+      continue;
+    }
+    const order = Array.from({ length: n }, (_, i) => a + i);
+    order.sort((p, q) => values[q] - values[p] || indices[p] - indices[q]);
+    for (const j of order.slice(0, k).sort((p, q) => p - q)) {
+      outIdx[o] = indices[j];
+      outVal[o++] = values[j];
+    }
   }
+  return { indptr: outPtr, indices: outIdx, values: outVal, shape: csr.shape };
+}
+
+/** CSR row blocks, stacked in order into one CSR (the blocks of an eval-mode batch). */
+export function concatRows(parts: SparseCodes[], cols: number): SparseCodes {
+  if (parts.length === 1) return parts[0];
+  const rows = parts.reduce((s, p) => s + p.indptr.length - 1, 0);
+  const nnz = parts.reduce((s, p) => s + p.indices.length, 0);
+  const indptr = new Int32Array(rows + 1), indices = new Int32Array(nnz);
+  const values = new Float32Array(nnz);
+  let r0 = 0, n0 = 0;
+  for (const p of parts) {
+    const rows = p.indptr.length - 1;
+    for (let r = 1; r <= rows; r++) indptr[r0 + r] = n0 + p.indptr[r];
+    indices.set(p.indices, n0);
+    values.set(p.values, n0);
+    r0 += rows;
+    n0 += p.indices.length;
+  }
+  return { indptr, indices, values, shape: [rows, cols] };
 }

@@ -9,6 +9,7 @@
  */
 
 import type { KernelName, PseudoGradientMode } from "../kernels.ts";
+import type { SparseCodes } from "../sparse_codes.ts";
 
 /** An opaque handle to `length` float32 values owned by one backend. */
 export interface DeviceBuffer {
@@ -82,6 +83,8 @@ export interface Backend {
     length?: number,
     into?: Float32Array,
   ): Promise<Float32Array>;
+  /** Reads the non-zeros of the rows×cols matrix `src` as CSR (`csrFromDense` of its download). */
+  downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes>;
   /** Releases a buffer. */
   free(buffer: DeviceBuffer): void;
   /** Releases everything: buffers, workers, devices. */

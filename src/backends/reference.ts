@@ -6,6 +6,7 @@
  */
 
 import { kernelValue, pseudoGradientScale } from "../kernels.ts";
+import { csrFromDense, type SparseCodes } from "../sparse_codes.ts";
 import type {
   AdamParams,
   Backend,
@@ -50,6 +51,9 @@ class ReferenceBackend implements Backend {
     if (!into) return Promise.resolve(part.slice());
     into.set(part);
     return Promise.resolve(into);
+  }
+  downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes> {
+    return Promise.resolve(csrFromDense(f(src), rows, cols));
   }
   free(_buffer: DeviceBuffer): void {}
   dispose(): void {}

@@ -18,6 +18,7 @@ import { MAX_THREADS, PARTIALS_BASE } from "./control.ts";
 import type { Heap } from "./heap.ts";
 import { type CopyOut, createCopyOut } from "./copy_out.ts";
 import type { ThreadPool } from "./pool.ts";
+import type { SparseCodes } from "../../sparse_codes.ts";
 
 /** A WASM buffer: `length` floats at byte offset `ptr` of the shared memory. */
 class WasmBuffer implements DeviceBuffer {
@@ -133,6 +134,28 @@ export class WasmBackend implements Backend {
         throw new RangeError(`Expected into to hold ${length} floats, got ${into.length}`);
       }
       return Promise.resolve(this.#copyOut((p >>> 2) + offset, length, into));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes> {
+    try {
+      const s = this.#ptr(src, rows * cols, "src");
+      const parallel = this.#par(rows * cols);
+      const counts = this.heap.alloc(rows * 4 + 4);
+      this.pool.run("rowNonZeros", [counts, s, rows, cols], parallel);
+      const indptr = new Int32Array(rows + 1);
+      const view = new Int32Array(this.heap.memory.buffer, counts, rows);
+      for (let r = 0; r < rows; r++) indptr[r + 1] = indptr[r] + view[r];
+      const nnz = indptr[rows];
+      new Int32Array(this.heap.memory.buffer, counts, rows).set(indptr.subarray(0, rows));
+      const out = this.heap.alloc(nnz * 8 + 8);
+      this.pool.run("compactRows", [out, out + nnz * 4, counts, s, rows, cols], parallel);
+      const indices = new Int32Array(this.#copyOut(out >>> 2, nnz).buffer);
+      const values = this.#copyOut((out >>> 2) + nnz, nnz);
+      this.heap.free(out, nnz * 8 + 8);
+      this.heap.free(counts, rows * 4 + 4);
+      return Promise.resolve({ indptr, indices, values, shape: [rows, cols] });
     } catch (e) {
       return Promise.reject(e);
     }

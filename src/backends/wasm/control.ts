@@ -54,6 +54,8 @@ export const KERNELS = [
   "peakFma",
   "codeMaskCount",
   "maskedCodeGradient",
+  "rowNonZeros",
+  "compactRows",
 ] as const;
 
 /** A kernel name. */

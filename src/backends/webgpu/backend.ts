@@ -7,6 +7,7 @@
  * (sums, parameter gradients and dx), adam and sgd (one pass each).
  */
 
+import { csrFromDense, type SparseCodes } from "../../sparse_codes.ts";
 import { kernelIndex, pseudoGradientScale } from "../../kernels.ts";
 import type {
   AdamParams,
@@ -145,6 +146,9 @@ export class WebGpuBackend implements Backend {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+  async downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes> {
+    return csrFromDense(await this.download(src, 0, rows * cols), rows, cols);
   }
   free(buffer: DeviceBuffer): void {
     this.ctx.free(this.buf(buffer, "free", "buffer"));
