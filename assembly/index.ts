@@ -13,6 +13,7 @@ export { layerNorm, layerNormBackward, layerNormReduce } from "./layernorm";
 export { heavisideL0, jumpRelu, jumpReluBackward, kernelValue } from "./jumprelu";
 export { codeMaskCount, maskedCodeGradient } from "./masked_grad";
 export { compactRows, rowNonZeros } from "./compact";
+export { auxKBackward, auxKSelect } from "./auxk";
 export { divideRows, rowNorms } from "./dictionary";
 export { adam, sgd } from "./optim";
 export { peakFma } from "./peak";

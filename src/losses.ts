@@ -5,7 +5,6 @@ import {
   reanimationTerm,
   targetL0Outer,
   type TermResult,
-  topKAuxTerm,
 } from "./_loss_math.ts";
 import { Workspace } from "./layers/layer.ts";
 import type { Tensor } from "./tensor.ts";
@@ -407,26 +406,41 @@ export function mseElastic(alpha = 0.5): Loss {
 /**
  * The seed's `top_k_auxiliary_loss` (AuxK, Gao et al. 2024): mse + penalty · mean((x − x̂ − A·D)²)
  * where A keeps, per token, the C/2 largest values of relu(preCodes) − codes, i.e. asks the
- * strongest codes that did not fire to explain the residual. Computed on the host; ties in the
- * top-k are broken by the lower index.
+ * strongest codes that did not fire to explain the residual. Runs on the backend (`auxKSelect`,
+ * three products, `auxKBackward`); ties in the top-k are broken by the lower index.
  */
 export function topKAuxiliaryLoss(penalty = 0.1): Loss {
   checkPenalty(penalty);
-  const part = termLoss("topKAux", true, (t) => {
-    const [B, D] = t.x.shape, C = t.codes.shape[1];
-    return topKAuxTerm(
-      t.x.data,
-      t.xHat.data,
-      t.preCodes.data,
-      t.codes.data,
-      t.dictionary.data,
-      B,
-      D,
-      C,
-      penalty,
-    );
-  });
-  return { ...sum(mse(), part), name: "topKAuxiliaryLoss" };
+  const aux = new Workspace(), selected = new Workspace(), dAux = new Workspace();
+  const sumHat = new Workspace(), grad = new Workspace();
+  return {
+    name: "topKAuxiliaryLoss",
+    touchesPreCodes: true,
+    accumulate(ctx) {
+      mse().accumulate(ctx);
+      const be = ctx.backend, B = ctx.rows, D = ctx.dim, C = ctx.concepts;
+      const nd = B * D, nc = B * C;
+      const a = aux.get(be, nc), sel = selected.get(be, nc), da = dAux.get(be, nc); // (B, C)
+      const t = sumHat.get(be, nd), g = grad.get(be, nd); // (B, D)
+      be.auxKSelect(a, sel, ctx.preCodes, ctx.codes, B, C, Math.floor(C / 2));
+      // t = x̂ + A·D, so that (t − x)² is the squared residual of the auxiliary reconstruction
+      be.matmul(t, a, ctx.dictionary, { m: B, n: D, k: C, sparseA: true });
+      be.addBias(t, ctx.xHat, 1, nd);
+      be.fill(g, 0, nd);
+      be.squaredError(ctx.loss, g, t, ctx.x, nd, penalty / nd); // g = d(term)/dt
+      be.addBias(ctx.dXHat, g, 1, nd);
+      be.matmul(da, g, ctx.dictionary, { m: B, n: C, k: D, transB: true });
+      be.matmul(ctx.dDictionary, a, g, {
+        m: C,
+        n: D,
+        k: B,
+        transA: true,
+        accumulate: true,
+        sparseA: true,
+      });
+      be.auxKBackward(ctx.dPreCodes, ctx.dCodes, da, sel, ctx.preCodes, nc);
+    },
+  };
 }
 
 /**

@@ -217,6 +217,39 @@ const checks: Record<string, (b: Backend, tol: number) => Promise<void>> = {
     }
   },
 
+  async "auxKSelect (ties at zero, k of 0, half and all) and auxKBackward"(b, tol) {
+    const rng = new Rng(12);
+    const pre = rng.uniform(R * C, -1, 2);
+    // codes: JumpReLU with θ = 0.8 (p = 0 on active codes and non-positive pre: many ties)
+    const codes = pre.map((v) => v >= 0.8 ? v : 0);
+    for (let i = 0; i < R * C; i += 7) pre[i] = codes[i] = 0.5; // ties above zero too
+    for (const k of [0, 1, Math.floor(C / 2), C]) {
+      const inputs = { aux: rng.uniform(R * C), sel: rng.uniform(R * C), pre, codes };
+      await runBoth(
+        b,
+        inputs,
+        (k2, x) => k2.auxKSelect(x.aux, x.sel, x.pre, x.codes, R, C, k),
+        0,
+        `auxKSelect k ${k}`,
+      );
+    }
+    const sel = rng.sparse(R * C, 0.5).map((v) => v === 0 ? 0 : 1);
+    const inputs = {
+      dp: rng.uniform(R * C),
+      dz: rng.uniform(R * C),
+      g: rng.uniform(R * C),
+      sel,
+      pre,
+    };
+    await runBoth(
+      b,
+      inputs,
+      (k, x) => k.auxKBackward(x.dp, x.dz, x.g, x.sel, x.pre, R * C),
+      tol,
+      "auxKBackward",
+    );
+  },
+
   async "copy, fill, scale"(b, tol) {
     const rng = new Rng(1);
     const n = 101;

@@ -16,7 +16,7 @@ import {
   topKIndices,
 } from "../src/_loss_math.ts";
 import { createReferenceBackend } from "../src/backends/reference.ts";
-import type { DeviceBuffer } from "../src/backends/backend.ts";
+import type { Backend, DeviceBuffer } from "../src/backends/backend.ts";
 import {
   JumpSAE,
   kernelValue,
@@ -139,8 +139,11 @@ Deno.test("loss formulas: hand values", () => {
 });
 
 /** A LossContext on the reference backend from host arrays (float32). */
-function context(t: ReturnType<typeof inputs>, logThreshold: number[]) {
-  const be = createReferenceBackend();
+function context(
+  t: ReturnType<typeof inputs>,
+  logThreshold: number[],
+  be: Backend = createReferenceBackend(),
+) {
   const buf = (a: ArrayLike<number>) => {
     const b = be.alloc(a.length);
     be.upload(b, Float32Array.from(a));
@@ -392,5 +395,27 @@ Deno.test("losses through the model: gradients of every parameter match finite d
     } finally {
       sae.dispose();
     }
+  }
+});
+
+Deno.test("losses.topKAuxiliaryLoss() on the WASM backend (2 threads) matches the formula", async () => {
+  const { createWasmBackend } = await import("../src/backends/wasm/mod.ts");
+  const be = await createWasmBackend({ threads: 2, parallelMin: 0 });
+  try {
+    const t = inputs(3);
+    const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
+    const want = addTerms(
+      mseTerm(f32(t.x), f32(t.xHat)),
+      topKAuxTerm(f32(t.x), f32(t.xHat), f32(t.pre), f32(t.codes), f32(t.dict), B, D, C, 0.3),
+    );
+    const { ctx, read } = context(t, new Array(C).fill(Math.log(0.4)), be);
+    await losses.topKAuxiliaryLoss(0.3).accumulate(ctx);
+    expectClose("value", await read(ctx.loss), Float64Array.of(want.value), 1e-5);
+    expectClose("dXHat", await read(ctx.dXHat), want.dXHat, 1e-5);
+    expectClose("dCodes", await read(ctx.dCodes), want.dCodes, 1e-5);
+    expectClose("dPreCodes", await read(ctx.dPreCodes), want.dPreCodes, 1e-5);
+    expectClose("dDictionary", await read(ctx.dDictionary), want.dDictionary, 1e-5);
+  } finally {
+    be.dispose();
   }
 });

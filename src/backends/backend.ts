@@ -242,6 +242,29 @@ export interface Backend {
     pg: PseudoGradient,
   ): void;
 
+  /**
+   * The selection of the seed's `top_k_auxiliary_loss`: with p = max(pre, 0) − codes, the k
+   * largest p of each row (ties: the lower column) get aux = p and selected = 1, every other
+   * entry aux = 0 and selected = 0 (both written).
+   */
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void;
+  /** Accumulates: dPreCodes += dAux where selected and pre > 0; dCodes −= dAux where selected. */
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void;
   /** Accumulates: loss[0] += scale·Σ (a − b)², grad += 2·scale·(a − b). */
   squaredError(
     loss: DeviceBuffer,

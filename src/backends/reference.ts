@@ -7,6 +7,7 @@
 
 import { kernelValue, pseudoGradientScale } from "../kernels.ts";
 import { csrFromDense, type SparseCodes } from "../sparse_codes.ts";
+import { topKIndices } from "../_loss_math.ts";
 import type {
   AdamParams,
   Backend,
@@ -341,6 +342,44 @@ class ReferenceBackend implements Backend {
     f(loss)[0] += scale * count;
   }
 
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const a = f(aux), sel = f(selected), pre = f(preCodes), z = f(codes);
+    a.fill(0, 0, rows * cols);
+    sel.fill(0, 0, rows * cols);
+    const p = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        p[c] = Math.fround((pre[r * cols + c] > 0 ? pre[r * cols + c] : 0) - z[r * cols + c]);
+      }
+      for (const c of topKIndices(p, k)) {
+        a[r * cols + c] = p[c];
+        sel[r * cols + c] = 1;
+      }
+    }
+  }
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void {
+    const dp = f(dPreCodes), dz = f(dCodes), g = f(dAux), sel = f(selected), pre = f(preCodes);
+    for (let i = 0; i < n; i++) {
+      if (sel[i] === 0) continue;
+      if (pre[i] > 0) dp[i] += g[i];
+      dz[i] -= g[i];
+    }
+  }
   squaredError(
     loss: DeviceBuffer,
     grad: DeviceBuffer,

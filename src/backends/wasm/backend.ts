@@ -487,6 +487,46 @@ export class WasmBackend implements Backend {
     this.#addScalar(l, scale * this.#partials(parallel));
   }
 
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const n = rows * cols;
+    const args = [
+      this.#ptr(aux, n, "aux"),
+      this.#ptr(selected, n, "selected"),
+      this.#ptr(preCodes, n, "preCodes"),
+      this.#ptr(codes, n, "codes"),
+      rows,
+      cols,
+      k,
+      ...this.#workspace(256 * 4),
+    ];
+    this.pool.run("auxKSelect", args, this.#par(n));
+  }
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void {
+    const args = [
+      this.#ptr(dPreCodes, n, "dPreCodes"),
+      this.#ptr(dCodes, n, "dCodes"),
+      this.#ptr(dAux, n, "dAux"),
+      this.#ptr(selected, n, "selected"),
+      this.#ptr(preCodes, n, "preCodes"),
+      n,
+    ];
+    this.pool.run("auxKBackward", args, this.#par(n));
+  }
   squaredError(
     loss: DeviceBuffer,
     grad: DeviceBuffer,

@@ -56,6 +56,8 @@ export const KERNELS = [
   "maskedCodeGradient",
   "rowNonZeros",
   "compactRows",
+  "auxKSelect",
+  "auxKBackward",
 ] as const;
 
 /** A kernel name. */

@@ -7,6 +7,7 @@
  * (sums, parameter gradients and dx), adam and sgd (one pass each).
  */
 
+import { AUXK_BACKWARD, auxKSelectKernel } from "./wgsl/aux_k.ts";
 import { csrFromDense, type SparseCodes } from "../../sparse_codes.ts";
 import { kernelIndex, pseudoGradientScale } from "../../kernels.ts";
 import type {
@@ -508,6 +509,45 @@ export class WebGpuBackend implements Backend {
     this.ctx.release(counts);
   }
 
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const op = "auxKSelect";
+    this.size(op, { rows, cols, k });
+    const n = rows * cols;
+    const bufs = [
+      this.need(op, "aux", aux, n),
+      this.need(op, "selected", selected, n),
+      this.need(op, "preCodes", preCodes, n),
+      this.need(op, "codes", codes, n),
+    ];
+    if (n === 0) return;
+    this.ctx.run(this.kernels.get("aux_k_select", auxKSelectKernel), bufs, { cols, k }, rows);
+  }
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void {
+    const op = "auxKBackward";
+    this.size(op, { n });
+    this.map(AUXK_BACKWARD, {
+      dPre: this.need(op, "dPreCodes", dPreCodes, n),
+      dCodes: this.need(op, "dCodes", dCodes, n),
+      dAux: this.need(op, "dAux", dAux, n),
+      selected: this.need(op, "selected", selected, n),
+      pre: this.need(op, "preCodes", preCodes, n),
+    }, n);
+  }
   squaredError(
     loss: DeviceBuffer,
     grad: DeviceBuffer,
