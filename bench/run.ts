@@ -1,5 +1,5 @@
 /**
- * `deno task bench`: one table, measured in one run, on this machine.
+ * `deno task bench:table`: one table, measured in one run, on this machine.
  *
  * - WASM SIMD peak: a register-resident FMA loop (`assembly/peak.ts`), relaxed and plain builds,
  *   on 1 thread and on all threads (all measured here, not quoted).

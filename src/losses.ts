@@ -1,11 +1,5 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
-import {
-  hoyerTerm,
-  kappa4Term,
-  reanimationTerm,
-  targetL0Outer,
-  type TermResult,
-} from "./_loss_math.ts";
+import { hoyerTerm, kappa4Term, targetL0Outer, type TermResult } from "./_loss_math.ts";
 import { Workspace } from "./layers/layer.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -446,7 +440,8 @@ export function topKAuxiliaryLoss(penalty = 0.1): Loss {
 /**
  * The seed's `reanimation_regularizer` (a term to add, without mse):
  * −penalty · Σ preCodes[:, dead] / (number of dead codes + 1e-6), where a code is dead when it does
- * not fire in the batch; pushes the pre-codes of dead codes up. Computed on the host.
+ * not fire in the batch; pushes the pre-codes of dead codes up. Runs on the backend (column sums;
+ * only C floats go to the host and back).
  *
  * @example mseL0 with reanimation
  * ```ts
@@ -456,12 +451,36 @@ export function topKAuxiliaryLoss(penalty = 0.1): Loss {
  */
 export function reanimationRegularizer(penalty = 0.1): Loss {
   checkPenalty(penalty);
-  return termLoss(
-    "reanimation",
-    true,
-    ({ preCodes, codes }) =>
-      reanimationTerm(preCodes.data, codes.data, codes.shape[0], codes.shape[1], penalty),
-  );
+  const codeSums = new Workspace(), preSums = new Workspace();
+  const grad = new Workspace(), value = new Workspace();
+  return {
+    name: "reanimation",
+    touchesPreCodes: true,
+    async accumulate(ctx) {
+      const be = ctx.backend, B = ctx.rows, C = ctx.concepts;
+      const zs = codeSums.get(be, C), ps = preSums.get(be, C); // (C,) column sums
+      be.fill(zs, 0, C);
+      be.fill(ps, 0, C);
+      be.sumRows(zs, ctx.codes, B, C);
+      be.sumRows(ps, ctx.preCodes, B, C);
+      const z = await be.download(zs, 0, C), p = await be.download(ps, 0, C);
+      let nDead = 0;
+      for (let c = 0; c < C; c++) if (z[c] === 0) nDead++;
+      const denom = nDead + 1e-6;
+      const g = new Float32Array(C); // d(term)/d preCodes[r, c], the same on every row
+      let v = 0;
+      for (let c = 0; c < C; c++) {
+        if (z[c] !== 0) continue;
+        v += p[c];
+        g[c] = -penalty / denom;
+      }
+      const gb = grad.get(be, C), vb = value.get(be, 1);
+      be.upload(gb, g);
+      be.addBias(ctx.dPreCodes, gb, B, C);
+      be.upload(vb, Float32Array.of((-penalty * v) / denom));
+      be.addBias(ctx.loss, vb, 1, 1);
+    },
+  };
 }
 
 /**

@@ -398,23 +398,30 @@ Deno.test("losses through the model: gradients of every parameter match finite d
   }
 });
 
-Deno.test("losses.topKAuxiliaryLoss() on the WASM backend (2 threads) matches the formula", async () => {
+Deno.test("losses.topKAuxiliaryLoss() and reanimationRegularizer() on the WASM backend (2 threads) match the formulas", async () => {
   const { createWasmBackend } = await import("../src/backends/wasm/mod.ts");
   const be = await createWasmBackend({ threads: 2, parallelMin: 0 });
   try {
     const t = inputs(3);
     const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
-    const want = addTerms(
-      mseTerm(f32(t.x), f32(t.xHat)),
-      topKAuxTerm(f32(t.x), f32(t.xHat), f32(t.pre), f32(t.codes), f32(t.dict), B, D, C, 0.3),
-    );
-    const { ctx, read } = context(t, new Array(C).fill(Math.log(0.4)), be);
-    await losses.topKAuxiliaryLoss(0.3).accumulate(ctx);
-    expectClose("value", await read(ctx.loss), Float64Array.of(want.value), 1e-5);
-    expectClose("dXHat", await read(ctx.dXHat), want.dXHat, 1e-5);
-    expectClose("dCodes", await read(ctx.dCodes), want.dCodes, 1e-5);
-    expectClose("dPreCodes", await read(ctx.dPreCodes), want.dPreCodes, 1e-5);
-    expectClose("dDictionary", await read(ctx.dDictionary), want.dDictionary, 1e-5);
+    const [x, xHat, pre, codes, dict] = [t.x, t.xHat, t.pre, t.codes, t.dict].map(f32);
+    const cases: [Loss, TermResult][] = [
+      [
+        losses.topKAuxiliaryLoss(0.3),
+        addTerms(mseTerm(x, xHat), topKAuxTerm(x, xHat, pre, codes, dict, B, D, C, 0.3)),
+      ],
+      [losses.reanimationRegularizer(0.2), reanimationTerm(pre, codes, B, C, 0.2)],
+    ];
+    for (const [loss, want] of cases) {
+      const { ctx, read } = context(t, new Array(C).fill(Math.log(0.4)), be);
+      await loss.accumulate(ctx);
+      const n = loss.name;
+      expectClose(`${n} value`, await read(ctx.loss), Float64Array.of(want.value), 1e-5);
+      expectClose(`${n} dXHat`, await read(ctx.dXHat), want.dXHat, 1e-5);
+      expectClose(`${n} dCodes`, await read(ctx.dCodes), want.dCodes, 1e-5);
+      expectClose(`${n} dPreCodes`, await read(ctx.dPreCodes), want.dPreCodes, 1e-5);
+      expectClose(`${n} dDictionary`, await read(ctx.dDictionary), want.dDictionary, 1e-5);
+    }
   } finally {
     be.dispose();
   }
