@@ -228,6 +228,13 @@ Deno.test("losses on the backend: value and every gradient buffer match the form
         topKAuxTerm(t32.x, t32.xHat, t32.pre, t32.codes, t32.dict, B, D, C, 0.3),
       ),
     ],
+    [
+      losses.topKAuxiliaryLoss(0.3, { onBackend: true }),
+      addTerms(
+        mseTerm(t32.x, t32.xHat),
+        topKAuxTerm(t32.x, t32.xHat, t32.pre, t32.codes, t32.dict, B, D, C, 0.3),
+      ),
+    ],
     [losses.reanimationRegularizer(0.2), reanimationTerm(t32.pre, t32.codes, B, C, 0.2)],
   ];
   for (const [loss, expected] of cases) {
@@ -407,7 +414,7 @@ Deno.test("losses.topKAuxiliaryLoss() and reanimationRegularizer() on the WASM b
     const [x, xHat, pre, codes, dict] = [t.x, t.xHat, t.pre, t.codes, t.dict].map(f32);
     const cases: [Loss, TermResult][] = [
       [
-        losses.topKAuxiliaryLoss(0.3),
+        losses.topKAuxiliaryLoss(0.3, { onBackend: true }),
         addTerms(mseTerm(x, xHat), topKAuxTerm(x, xHat, pre, codes, dict, B, D, C, 0.3)),
       ],
       [losses.reanimationRegularizer(0.2), reanimationTerm(pre, codes, B, C, 0.2)],
