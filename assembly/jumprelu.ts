@@ -2,8 +2,8 @@
  * JumpReLU forward/backward and the Heaviside L0 penalty, with the eight pseudo-gradient kernels
  * of `src/kernels.ts` (same index order). θ = exp(logThreshold) rounded to f32, r = max(pre, 0).
  * The threshold gradient only needs the kernel inside its window: elements outside are skipped
- * four at a time (exactly zero kernels; for gaussian and silverman, where the value is below
- * 1e-17 of the peak). Column sums run in f64; threads split the columns.
+ * (exactly zero kernels; for gaussian and silverman, where the value is below 1e-17 of the peak),
+ * four at a time when no lane is inside. Column sums run in f64; threads split the columns.
  */
 
 import { partEnd, partStart } from "./simd";
@@ -63,7 +63,7 @@ export function kernelWindow(kind: i32, eps: f64): f32 {
 
 /** theta[c] = f32(exp(t[c])) for c in [c0, c1), written at theta[c − c0]. */
 // @ts-ignore: decorator
-@inline function thresholds(theta: usize, logThreshold: usize, c0: i32, c1: i32): void {
+@inline export function thresholds(theta: usize, logThreshold: usize, c0: i32, c1: i32): void {
   for (let c = c0; c < c1; c++) {
     store<f32>(
       theta + (<usize> (c - c0) << 2),
@@ -147,20 +147,21 @@ export function jumpReluBackward(
       const th = v128.load(theta + o);
       const gv = v128.load(g + o);
       v128.store(d + o, v128.and(gv, v128.and(f32x4.gt(x, zero), f32x4.ge(v, th))));
-      const u = f32x4.sub(v, th);
-      if (v128.any_true(f32x4.le(f32x4.abs(u), win))) {
-        for (let q = 0; q < 4; q++) {
-          const cq = <usize> (c + q);
-          const t = <f64> load<f32>(theta + (cq << 2));
-          const diff = <f64> (max<f32>(load<f32>(p + (cq << 2)), 0) - <f32> t);
-          const k = kernelValue(kind, diff, eps);
-          if (k != 0) {
-            const a = acc + (cq << 3);
-            store<f64>(a, load<f64>(a) + -s * t * k * <f64> load<f32>(g + (cq << 2)));
-          }
+      // only the lanes inside the window read dCodes (see maskedCodeGradient)
+      let lanes = i32x4.bitmask(f32x4.le(f32x4.abs(f32x4.sub(v, th)), win));
+      while (lanes != 0) {
+        const cq = <usize> (c + ctz(lanes));
+        lanes &= lanes - 1;
+        const t = <f64> load<f32>(theta + (cq << 2));
+        const diff = <f64> (max<f32>(load<f32>(p + (cq << 2)), 0) - <f32> t);
+        const k = kernelValue(kind, diff, eps);
+        if (k != 0) {
+          const a = acc + (cq << 3);
+          store<f64>(a, load<f64>(a) + -s * t * k * <f64> load<f32>(g + (cq << 2)));
         }
       }
     }
+    const winS = f32x4.extract_lane(win, 0);
     for (; c < w; c++) {
       const cq = <usize> c;
       const x = load<f32>(p + (cq << 2));
@@ -168,6 +169,7 @@ export function jumpReluBackward(
       const tf = load<f32>(theta + (cq << 2));
       const gq = load<f32>(g + (cq << 2));
       store<f32>(d + (cq << 2), x > 0 && v >= tf ? gq : 0);
+      if (!(abs<f32>(v - tf) <= winS)) continue;
       const t = <f64> tf;
       const k = kernelValue(kind, <f64> (v - tf), eps);
       const a = acc + (cq << 3);

@@ -1,5 +1,5 @@
 /**
- * `deno task bench`: one table, measured in one run, on this machine.
+ * `deno task bench:table`: one table, measured in one run, on this machine.
  *
  * - WASM SIMD peak: a register-resident FMA loop (`assembly/peak.ts`), relaxed and plain builds,
  *   on 1 thread and on all threads (all measured here, not quoted).
@@ -8,11 +8,11 @@
  *   all threads (both builds), and tfjs-backend-wasm 4.22 (XNNPACK) as the peer on the same
  *   threads, each in its own process (`bench/tfjs_peer.ts`).
  * - JumpSAE(768, 16384) forward (eval) and training step (forward, backward, Adam) samples/s at
- *   batch 1024 and 256 and code densities 0.5 %, 2 %, 10 %, against PyTorch + OpenBLAS
- *   (`bench/torch_peer.py`, same threads) when /usr/bin/python3 imports torch.
+ *   batch 1024 and 256 and code densities 0.5 %, 2 %, 10 %. The comparison with PyTorch is
+ *   `deno task bench:torch` (`bench/torch_compare.ts`).
  *
  * Options: --threads N (default: all cores), --quick (fewer rows and repeats), --no-tfjs,
- * --no-torch, --no-model. Every figure is the best of several repeats after a warm-up.
+ * --no-model. Every figure is the best of several repeats after a warm-up.
  */
 
 import { createReferenceBackend } from "../src/backends/reference.ts";
@@ -209,49 +209,6 @@ for (const t of [...new Set([1, threads])]) {
 // ---- JumpSAE(768, 16384) ----------------------------------------------------------------------
 const batches = quick ? [256] : [1024, 256];
 const densities = quick ? [0.02] : [0.005, 0.02, 0.1];
-const torch = new Map<string, number>();
-let torchGemm: number | undefined;
-if (!flag("no-model") && !flag("no-torch")) {
-  try {
-    const cmd = new Deno.Command("/usr/bin/python3", {
-      args: [
-        new URL("./torch_peer.py", import.meta.url).pathname,
-        "--threads",
-        String(threads),
-        "--reps",
-        String(Math.max(2, reps - 1)),
-        "--batches",
-        batches.join(","),
-        "--densities",
-        densities.join(","),
-      ],
-      env: {
-        OPENBLAS_CORETYPE: "SkylakeX",
-        LD_LIBRARY_PATH: "/usr/lib/x86_64-linux-gnu/openblas-pthread",
-      },
-      stdout: "piped",
-      stderr: "null",
-    });
-    const text = new TextDecoder().decode((await cmd.output()).stdout);
-    for (const line of text.trim().split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const r = JSON.parse(line);
-      if (r.row === "gemm") torchGemm = r.gflops;
-      else torch.set(`${r.row}/${r.batch}/${r.density}`, r.samples);
-    }
-  } catch {
-    // no python3 or torch: the rows show no peer
-  }
-}
-if (torchGemm !== undefined) {
-  rows.push({
-    what: "GEMM PyTorch 1.13 + OpenBLAS (reference point)",
-    threads,
-    value: torchGemm,
-    unit: "GFLOP/s",
-  });
-}
-
 if (!flag("no-model")) {
   const { JumpSAE, losses } = await import("../mod.ts");
   const { Adam } = await import("../src/optim/mod.ts");
@@ -288,7 +245,6 @@ if (!flag("no-model")) {
         sae.eval();
         const actual = await setDensity();
         const fwdMs = await bestAsync(() => sae.forward(x));
-        const peerF = torch.get(`forward/${batch}/${density}`);
         rows.push({
           what: `JumpSAE(768, 16384) forward (eval), batch ${batch}, density ${
             (100 * density).toFixed(1)
@@ -296,7 +252,6 @@ if (!flag("no-model")) {
           threads,
           value: (batch / fwdMs) * 1000,
           unit: "samples/s",
-          peer: peerF,
         });
         sae.train();
         await setDensity();
@@ -313,7 +268,6 @@ if (!flag("no-model")) {
           threads,
           value: (batch / trainMs) * 1000,
           unit: "samples/s",
-          peer: torch.get(`train/${batch}/${density}`),
         });
       } finally {
         sae.dispose();
@@ -340,7 +294,7 @@ const lines = rows.map((r) => [
 ]);
 console.log(
   `\njumpsae bench — ${Deno.build.os}/${Deno.build.arch}, Deno ${Deno.version.deno}, ${hardwareConcurrency()} cores, ` +
-    `threads ${threads}; peers: tfjs-backend-wasm 4.22 (GEMM), PyTorch 1.13 + OpenBLAS (JumpSAE)\n`,
+    `threads ${threads}; peer: tfjs-backend-wasm 4.22 (GEMM); PyTorch: deno task bench:torch\n`,
 );
 console.log(`| ${header.join(" | ")} |`);
 console.log(`|${header.map(() => "---").join("|")}|`);

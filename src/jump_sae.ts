@@ -15,6 +15,7 @@ import type { Loss, LossContext } from "./losses.ts";
 import { Parameter } from "./parameter.ts";
 import { Random } from "./random.ts";
 import { encoderMismatchHint } from "./state_dict_hint.ts";
+import { concatRows, type SparseCodes, topKRows } from "./sparse_codes.ts";
 import {
   assertFinite,
   formatShape,
@@ -66,6 +67,31 @@ export interface SAEOutput {
   preCodes: Tensor;
   codes: Tensor;
   xHat: Tensor;
+}
+
+export type { SparseCodes } from "./sparse_codes.ts";
+
+/**
+ * Arrays a call writes its outputs into instead of allocating new ones (`forward(x, { out })`):
+ * reusing them across calls saves the allocation and the page faults of large outputs. Each one
+ * given must be a Float32Array of exactly the output's size; the returned tensors hold them.
+ */
+export interface OutputArrays {
+  preCodes?: Float32Array;
+  codes?: Float32Array;
+  xHat?: Float32Array;
+}
+
+/** Options of `encode` and `forward`. */
+export interface OutputOptions {
+  /** Arrays to write the outputs into, see `OutputArrays`. */
+  out?: OutputArrays;
+}
+
+/** Options of `encodeSparse`. */
+export interface EncodeSparseOptions {
+  /** Keep only the k largest codes of each token (ties: the lower concept). Default: all. */
+  topK?: number;
 }
 
 /** Result of `valueAndGrad`. */
@@ -443,20 +469,68 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes and codes, [tokens, nbConcepts]
    */
-  async encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
+  async encode(
+    x: TensorLike,
+    options: OutputOptions = {},
+  ): Promise<{ preCodes: Tensor; codes: Tensor }> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
+    const C = this.nbConcepts;
+    const into = checkOut(options, [["preCodes", C], ["codes", C]], tokens.shape[0]);
     return await this.#run(async (be) => {
-      const [preCodes, codes] = await this.#inChunks(
-        be,
-        tokens,
-        [this.nbConcepts, this.nbConcepts],
-        (part) => {
-          const { pre, codes } = this.#encodeOn(be, part);
-          return [pre, codes];
-        },
-      );
+      const [preCodes, codes] = await this.#inChunks(be, tokens, [C, C], (part) => {
+        const { pre, codes } = this.#encodeOn(be, part);
+        return [pre, codes];
+      }, into);
       return { preCodes, codes };
+    });
+  }
+
+  /**
+   * Encodes x into sparse codes (CSR): what `encode(x).codes` holds, without the dense
+   * pre-codes and codes ever leaving the backend in full.
+   *
+   * @param x [batch, ...inputShape]
+   * @param options `topK`: keep the k largest codes per token.
+   * @returns `{ indptr, indices, values, shape: [tokens, nbConcepts] }`
+   *
+   * @example Active concepts of each token
+   * ```ts
+   * import { JumpSAE } from "../mod.ts";
+   * const sae = new JumpSAE(8, 32, { seed: 0, device: "reference" }).eval();
+   * const x = { data: new Float32Array(4 * 8).map((_, i) => Math.sin(i)), shape: [4, 8] };
+   * const { indptr, indices, values } = await sae.encodeSparse(x, { topK: 3 });
+   * console.log(indptr.length, indices.length === values.length); // 5 true
+   * sae.dispose();
+   * ```
+   */
+  async encodeSparse(x: TensorLike, options: EncodeSparseOptions = {}): Promise<SparseCodes> {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `options must be an object, got ${options === null ? "null" : typeof options}`,
+      );
+    }
+    const { topK } = options;
+    if (topK !== undefined && (!Number.isInteger(topK) || topK < 1)) {
+      throw new RangeError(`topK must be an integer >= 1, got ${topK}`);
+    }
+    const tokens = this.#tokens(x);
+    this.#checkBatch(tokens.shape[0]);
+    const B = tokens.shape[0], C = this.nbConcepts;
+    return await this.#run(async (be) => {
+      const parts: SparseCodes[] = [];
+      const block = this.#blockRows(B);
+      for (let start = 0; start < B; start += block) {
+        const rows = Math.min(block, B - start);
+        const part = {
+          data: tokens.data.subarray(start * this.dim, (start + rows) * this.dim),
+          shape: [rows, this.dim],
+        };
+        const { codes } = this.#encodeOn(be, part);
+        const csr = await be.downloadSparseRows(codes, rows, C);
+        parts.push(topK === undefined ? csr : topKRows(csr, topK));
+      }
+      return concatRows(parts, C);
     });
   }
 
@@ -471,24 +545,21 @@ export class JumpSAE {
     input: Tensor,
     cols: number[],
     step: (part: Tensor) => DeviceBuffer[] | Promise<DeviceBuffer[]>,
+    into: (Float32Array | undefined)[] = [],
   ): Promise<Tensor[]> {
     const B = input.shape[0], width = input.shape[1];
-    const widest = Math.max(
-      width,
-      this.dim,
-      this.nbConcepts,
-      ...this.encoder.layers.map((l) => l.outFeatures),
-    );
-    const block = this.#mode ? B : Math.max(1, Math.floor(2 ** 25 / widest));
+    const block = this.#blockRows(B, width);
     if (B <= block) {
       // one block: hand the downloaded arrays out as they are (no gathering copy)
       const buffers = B === 0 ? [] : await step(input);
       return await Promise.all(cols.map(async (c, i) => ({
-        data: B === 0 ? new Float32Array(0) : await be.download(buffers[i], 0, B * c),
+        data: B === 0
+          ? (into[i] ?? new Float32Array(0))
+          : await be.download(buffers[i], 0, B * c, into[i]),
         shape: [B, c],
       })));
     }
-    const outputs = cols.map((c) => new Float32Array(B * c));
+    const outputs = cols.map((c, i) => into[i] ?? new Float32Array(B * c));
     for (let start = 0; start < B; start += block) {
       const rows = Math.min(block, B - start);
       const part = {
@@ -501,6 +572,17 @@ export class JumpSAE {
       }
     }
     return outputs.map((data, i) => ({ data, shape: [B, cols[i]] }));
+  }
+
+  /** Rows per block: the batch in training mode, at most 2^25 floats per activation in eval. */
+  #blockRows(B: number, width = this.dim): number {
+    const widest = Math.max(
+      width,
+      this.dim,
+      this.nbConcepts,
+      ...this.encoder.layers.map((l) => l.outFeatures),
+    );
+    return this.#mode ? B : Math.max(1, Math.floor(2 ** 25 / widest));
   }
 
   /**
@@ -534,10 +616,15 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes, codes [tokens, nbConcepts] and x̂ [tokens, dim]
    */
-  async forward(x: TensorLike): Promise<SAEOutput> {
+  async forward(x: TensorLike, options: OutputOptions = {}): Promise<SAEOutput> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     const C = this.nbConcepts;
+    const into = checkOut(
+      options,
+      [["preCodes", C], ["codes", C], ["xHat", this.dim]],
+      tokens.shape[0],
+    );
     return await this.#run(async (be) => {
       const [preCodes, codes, xHat] = await this.#inChunks(
         be,
@@ -548,6 +635,7 @@ export class JumpSAE {
           const { xHat } = await this.#decodeOn(be, codes, part.shape[0]);
           return [pre, codes, xHat];
         },
+        into,
       );
       return { preCodes, codes, xHat };
     });
@@ -646,8 +734,8 @@ export class JumpSAE {
     if (loss.touchesPreCodes) be.fill(ctx.dPreCodes, 0, B * C);
     await loss.accumulate(ctx);
 
-    // decoder: x̂ = codes·D
-    be.matmul(ctx.dCodes, ctx.dXHat, dict, { m: B, n: C, k: D, transB: true, accumulate: true });
+    // decoder: x̂ = codes·D; dCodes only where the JumpReLU backward reads it (sparse, exact)
+    be.maskedCodeGradient(ctx.dCodes, ctx.dXHat, dict, pre, ctx.logThreshold, B, C, D, this.#pg);
     be.matmul(ctx.dDictionary, codes, ctx.dXHat, {
       m: C,
       n: D,
@@ -756,6 +844,48 @@ export class JumpSAE {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** The `out` arrays of `options`, in the order of `outputs` ([name, columns]), checked. */
+function checkOut(
+  options: OutputOptions,
+  outputs: [keyof OutputArrays, number][],
+  rows: number,
+): (Float32Array | undefined)[] {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `options must be an object, got ${options === null ? "null" : typeof options}`,
+    );
+  }
+  const out = options.out;
+  if (out === undefined) return [];
+  if (out === null || typeof out !== "object") {
+    throw new TypeError(
+      `options.out must be an object of Float32Arrays, got ${out === null ? "null" : typeof out}`,
+    );
+  }
+  for (const key of Object.keys(out)) {
+    if (!outputs.some(([name]) => name === key)) {
+      throw new TypeError(
+        `Unknown output out.${key}: expected ${outputs.map(([n]) => n).join(", ")}`,
+      );
+    }
+  }
+  return outputs.map(([name, cols]) => {
+    const a: unknown = out[name];
+    if (a === undefined) return undefined;
+    if (!(a instanceof Float32Array)) {
+      throw new TypeError(
+        `out.${name} must be a Float32Array, got ${(a as object)?.constructor?.name ?? typeof a}`,
+      );
+    }
+    if (a.length !== rows * cols) {
+      throw new RangeError(
+        `out.${name} must hold ${rows * cols} floats ([${rows}, ${cols}]), got ${a.length}`,
+      );
+    }
+    return a;
+  });
 }
 
 function checkInputShape(shape: number | readonly number[]): readonly number[] {

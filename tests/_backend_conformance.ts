@@ -184,6 +184,72 @@ const checks: Record<string, (b: Backend, tol: number) => Promise<void>> = {
     }
   },
 
+  async "download into an array; downloadSparseRows"(b) {
+    const rng = new Rng(11);
+    const dense = rng.sparse(R * C, 0.9);
+    dense[5] = -0; // a negative zero is a zero
+    const buf = b.alloc(R * C);
+    try {
+      b.upload(buf, dense);
+      const into = new Float32Array(R * C + 2).fill(9);
+      const got = await b.download(buf, 3, R * C - 3, into);
+      assert(got === into, "download(..., into) resolves to into");
+      assertClose(into.subarray(0, R * C - 3), dense.subarray(3), 0, "download into");
+      assert(
+        into[R * C - 3] === 9 && into[R * C + 1] === 9,
+        "download into: past length untouched",
+      );
+      const csr = await b.downloadSparseRows(buf, R, C);
+      assert(csr.shape[0] === R && csr.shape[1] === C, `shape ${csr.shape}`);
+      assert(csr.indptr.length === R + 1 && csr.indptr[0] === 0, "indptr");
+      const back = new Float32Array(R * C);
+      for (let r = 0; r < R; r++) {
+        for (let j = csr.indptr[r]; j < csr.indptr[r + 1]; j++) {
+          if (j > csr.indptr[r]) assert(csr.indices[j] > csr.indices[j - 1], `row ${r} order`);
+          back[r * C + csr.indices[j]] = csr.values[j];
+        }
+      }
+      const nz = dense.filter((v) => v !== 0).length;
+      assert(csr.indptr[R] === nz && csr.values.length === nz, `${csr.indptr[R]} != ${nz}`);
+      assertClose(back, dense.map((v) => v === 0 ? 0 : v), 0, "downloadSparseRows");
+    } finally {
+      b.free(buf);
+    }
+  },
+
+  async "auxKSelect (ties at zero, k of 0, half and all) and auxKBackward"(b, tol) {
+    const rng = new Rng(12);
+    const pre = rng.uniform(R * C, -1, 2);
+    // codes: JumpReLU with θ = 0.8 (p = 0 on active codes and non-positive pre: many ties)
+    const codes = pre.map((v) => v >= 0.8 ? v : 0);
+    for (let i = 0; i < R * C; i += 7) pre[i] = codes[i] = 0.5; // ties above zero too
+    for (const k of [0, 1, Math.floor(C / 2), C]) {
+      const inputs = { aux: rng.uniform(R * C), sel: rng.uniform(R * C), pre, codes };
+      await runBoth(
+        b,
+        inputs,
+        (k2, x) => k2.auxKSelect(x.aux, x.sel, x.pre, x.codes, R, C, k),
+        0,
+        `auxKSelect k ${k}`,
+      );
+    }
+    const sel = rng.sparse(R * C, 0.5).map((v) => v === 0 ? 0 : 1);
+    const inputs = {
+      dp: rng.uniform(R * C),
+      dz: rng.uniform(R * C),
+      g: rng.uniform(R * C),
+      sel,
+      pre,
+    };
+    await runBoth(
+      b,
+      inputs,
+      (k, x) => k.auxKBackward(x.dp, x.dz, x.g, x.sel, x.pre, R * C),
+      tol,
+      "auxKBackward",
+    );
+  },
+
   async "copy, fill, scale"(b, tol) {
     const rng = new Rng(1);
     const n = 101;

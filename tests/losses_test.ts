@@ -16,7 +16,7 @@ import {
   topKIndices,
 } from "../src/_loss_math.ts";
 import { createReferenceBackend } from "../src/backends/reference.ts";
-import type { DeviceBuffer } from "../src/backends/backend.ts";
+import type { Backend, DeviceBuffer } from "../src/backends/backend.ts";
 import {
   JumpSAE,
   kernelValue,
@@ -139,8 +139,11 @@ Deno.test("loss formulas: hand values", () => {
 });
 
 /** A LossContext on the reference backend from host arrays (float32). */
-function context(t: ReturnType<typeof inputs>, logThreshold: number[]) {
-  const be = createReferenceBackend();
+function context(
+  t: ReturnType<typeof inputs>,
+  logThreshold: number[],
+  be: Backend = createReferenceBackend(),
+) {
   const buf = (a: ArrayLike<number>) => {
     const b = be.alloc(a.length);
     be.upload(b, Float32Array.from(a));
@@ -223,6 +226,13 @@ Deno.test("losses on the backend: value and every gradient buffer match the form
     ],
     [
       losses.topKAuxiliaryLoss(0.3),
+      addTerms(
+        mseTerm(t32.x, t32.xHat),
+        topKAuxTerm(t32.x, t32.xHat, t32.pre, t32.codes, t32.dict, B, D, C, 0.3),
+      ),
+    ],
+    [
+      losses.topKAuxiliaryLoss(0.3, { onBackend: true }),
       addTerms(
         mseTerm(t32.x, t32.xHat),
         topKAuxTerm(t32.x, t32.xHat, t32.pre, t32.codes, t32.dict, B, D, C, 0.3),
@@ -395,5 +405,34 @@ Deno.test("losses through the model: gradients of every parameter match finite d
     } finally {
       sae.dispose();
     }
+  }
+});
+
+Deno.test("losses.topKAuxiliaryLoss() and reanimationRegularizer() on the WASM backend (2 threads) match the formulas", async () => {
+  const { createWasmBackend } = await import("../src/backends/wasm/mod.ts");
+  const be = await createWasmBackend({ threads: 2, parallelMin: 0 });
+  try {
+    const t = inputs(3);
+    const f32 = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
+    const [x, xHat, pre, codes, dict] = [t.x, t.xHat, t.pre, t.codes, t.dict].map(f32);
+    const cases: [Loss, TermResult][] = [
+      [
+        losses.topKAuxiliaryLoss(0.3, { onBackend: true }),
+        addTerms(mseTerm(x, xHat), topKAuxTerm(x, xHat, pre, codes, dict, B, D, C, 0.3)),
+      ],
+      [losses.reanimationRegularizer(0.2), reanimationTerm(pre, codes, B, C, 0.2)],
+    ];
+    for (const [loss, want] of cases) {
+      const { ctx, read } = context(t, new Array(C).fill(Math.log(0.4)), be);
+      await loss.accumulate(ctx);
+      const n = loss.name;
+      expectClose(`${n} value`, await read(ctx.loss), Float64Array.of(want.value), 1e-5);
+      expectClose(`${n} dXHat`, await read(ctx.dXHat), want.dXHat, 1e-5);
+      expectClose(`${n} dCodes`, await read(ctx.dCodes), want.dCodes, 1e-5);
+      expectClose(`${n} dPreCodes`, await read(ctx.dPreCodes), want.dPreCodes, 1e-5);
+      expectClose(`${n} dDictionary`, await read(ctx.dDictionary), want.dDictionary, 1e-5);
+    }
+  } finally {
+    be.dispose();
   }
 });

@@ -9,6 +9,7 @@
  */
 
 import type { KernelName, PseudoGradientMode } from "../kernels.ts";
+import type { SparseCodes } from "../sparse_codes.ts";
 
 /** An opaque handle to `length` float32 values owned by one backend. */
 export interface DeviceBuffer {
@@ -72,8 +73,18 @@ export interface Backend {
   alloc(length: number): DeviceBuffer;
   /** Copies `data` into `dst` starting at element `offset` (default 0). */
   upload(dst: DeviceBuffer, data: Float32Array, offset?: number): void;
-  /** Reads `length` floats (default all) of `src` from element `offset` (default 0). */
-  download(src: DeviceBuffer, offset?: number, length?: number): Promise<Float32Array>;
+  /**
+   * Reads `length` floats (default all) of `src` from element `offset` (default 0): into the
+   * first `length` elements of `into` when given (and resolves to it), else into a new array.
+   */
+  download(
+    src: DeviceBuffer,
+    offset?: number,
+    length?: number,
+    into?: Float32Array,
+  ): Promise<Float32Array>;
+  /** Reads the non-zeros of the rows×cols matrix `src` as CSR (`csrFromDense` of its download). */
+  downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes>;
   /** Releases a buffer. */
   free(buffer: DeviceBuffer): void;
   /** Releases everything: buffers, workers, devices. */
@@ -196,6 +207,26 @@ export interface Backend {
     pg: PseudoGradient,
   ): void;
   /**
+   * The decoder's code gradient, only where `jumpReluBackward` reads it: accumulates
+   * dCodes[r, c] += Σ_d dXHat[r, d]·dictionary[c, d], bit for bit the entry of
+   * `matmul(dCodes, dXHat, dictionary, { m: rows, n: cols, k: dim, transB: true, accumulate: true })`,
+   * at every entry where the code is active (pre > 0 and r ≥ θ) or this backend's
+   * `jumpReluBackward` gives the kernel a non-zero weight. Any other entry is left as it is or
+   * gets the product, so `jumpReluBackward` then gives exactly what it gives after the dense
+   * product (codes are sparse: this skips most of a B·C·D product).
+   */
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    pg: PseudoGradient,
+  ): void;
+  /**
    * The L0 penalty through a Heaviside with threshold pseudo-gradient: with r = max(pre, 0) and
    * θ = exp(t), loss[0] += scale·Σ H(r − θ) (H(u) = 1 if u > 0), and
    * dLogThreshold[c] += θ·Σ_r −s·kernel(r − θ, ε)·scale (both accumulate; no gradient to pre).
@@ -211,6 +242,29 @@ export interface Backend {
     pg: PseudoGradient,
   ): void;
 
+  /**
+   * The selection of the seed's `top_k_auxiliary_loss`: with p = max(pre, 0) − codes, the k
+   * largest p of each row (ties: the lower column) get aux = p and selected = 1, every other
+   * entry aux = 0 and selected = 0 (both written).
+   */
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void;
+  /** Accumulates: dPreCodes += dAux where selected and pre > 0; dCodes −= dAux where selected. */
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void;
   /** Accumulates: loss[0] += scale·Σ (a − b)², grad += 2·scale·(a − b). */
   squaredError(
     loss: DeviceBuffer,

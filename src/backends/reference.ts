@@ -6,6 +6,8 @@
  */
 
 import { kernelValue, pseudoGradientScale } from "../kernels.ts";
+import { csrFromDense, type SparseCodes } from "../sparse_codes.ts";
+import { topKIndices } from "../_loss_math.ts";
 import type {
   AdamParams,
   Backend,
@@ -40,8 +42,19 @@ class ReferenceBackend implements Backend {
   upload(dst: DeviceBuffer, data: Float32Array, offset = 0): void {
     f(dst).set(data, offset);
   }
-  download(src: DeviceBuffer, offset = 0, length = src.length - offset): Promise<Float32Array> {
-    return Promise.resolve(f(src).slice(offset, offset + length));
+  download(
+    src: DeviceBuffer,
+    offset = 0,
+    length = src.length - offset,
+    into?: Float32Array,
+  ): Promise<Float32Array> {
+    const part = f(src).subarray(offset, offset + length);
+    if (!into) return Promise.resolve(part.slice());
+    into.set(part);
+    return Promise.resolve(into);
+  }
+  downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes> {
+    return Promise.resolve(csrFromDense(f(src), rows, cols));
   }
   free(_buffer: DeviceBuffer): void {}
   dispose(): void {}
@@ -277,6 +290,33 @@ class ReferenceBackend implements Backend {
       dt[c] += acc * theta[c];
     }
   }
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    pg: PseudoGradient,
+  ): void {
+    const o = f(dCodes), g = f(dXHat), W = f(dictionary), pre = f(preCodes);
+    const theta = thresholds(f(logThreshold), cols);
+    const eps = Math.fround(pg.bandwidth);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const i = r * cols + c;
+        const v = pre[i] > 0 ? pre[i] : 0;
+        const active = pre[i] > 0 && v >= theta[c];
+        // jumpReluBackward weighs dCodes by this f64 kernel value: 0 means it is not read
+        if (!active && kernelValue(pg.kernel, Math.fround(v - theta[c]), eps) === 0) continue;
+        let acc = 0; // as matmul: one f64 sum, then added to the output
+        for (let l = 0; l < dim; l++) acc += g[r * dim + l] * W[c * dim + l];
+        o[i] = o[i] + acc;
+      }
+    }
+  }
   heavisideL0(
     loss: DeviceBuffer,
     dLogThreshold: DeviceBuffer,
@@ -302,6 +342,44 @@ class ReferenceBackend implements Backend {
     f(loss)[0] += scale * count;
   }
 
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const a = f(aux), sel = f(selected), pre = f(preCodes), z = f(codes);
+    a.fill(0, 0, rows * cols);
+    sel.fill(0, 0, rows * cols);
+    const p = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        p[c] = Math.fround((pre[r * cols + c] > 0 ? pre[r * cols + c] : 0) - z[r * cols + c]);
+      }
+      for (const c of topKIndices(p, k)) {
+        a[r * cols + c] = p[c];
+        sel[r * cols + c] = 1;
+      }
+    }
+  }
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void {
+    const dp = f(dPreCodes), dz = f(dCodes), g = f(dAux), sel = f(selected), pre = f(preCodes);
+    for (let i = 0; i < n; i++) {
+      if (sel[i] === 0) continue;
+      if (pre[i] > 0) dp[i] += g[i];
+      dz[i] -= g[i];
+    }
+  }
   squaredError(
     loss: DeviceBuffer,
     grad: DeviceBuffer,

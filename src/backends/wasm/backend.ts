@@ -19,6 +19,7 @@ import type { Heap } from "./heap.ts";
 import { type CopyOut, createCopyOut } from "./copy_out.ts";
 import type { ThreadPool } from "./pool.ts";
 import { isSharedBuffer } from "../../platform/workers.ts";
+import type { SparseCodes } from "../../sparse_codes.ts";
 
 /** A WASM buffer: `length` floats at byte offset `ptr` of the shared memory. */
 class WasmBuffer implements DeviceBuffer {
@@ -27,6 +28,9 @@ class WasmBuffer implements DeviceBuffer {
 
 /** Workspace bytes per thread of the batchnorm kernels (BN_WORKSPACE of assembly/batchnorm.ts). */
 const BN_WORKSPACE = 256 * 40;
+
+/** Cost of one entry of `maskedCodeGradient` in entries of the dense GEMM (measured ~3). */
+const MASKED_COST = 4;
 
 /** Default elements below which an op runs on the calling thread only (a dispatch costs µs). */
 export const PARALLEL_MIN = 1 << 15;
@@ -114,7 +118,12 @@ export class WasmBackend implements Backend {
     const p = this.#ptr(dst, offset + data.length, "dst");
     this.heap.f32.set(data, (p >>> 2) + offset);
   }
-  download(src: DeviceBuffer, offset = 0, length = src.length - offset): Promise<Float32Array> {
+  download(
+    src: DeviceBuffer,
+    offset = 0,
+    length = src.length - offset,
+    into?: Float32Array,
+  ): Promise<Float32Array> {
     try {
       const p = this.#ptr(src, offset + length, "src");
       if (offset < 0 || length < 0) {
@@ -122,7 +131,32 @@ export class WasmBackend implements Backend {
           `Expected a non-negative offset and length, got ${offset} and ${length}`,
         );
       }
-      return Promise.resolve(this.#copyOut((p >>> 2) + offset, length));
+      if (into && into.length < length) {
+        throw new RangeError(`Expected into to hold ${length} floats, got ${into.length}`);
+      }
+      return Promise.resolve(this.#copyOut((p >>> 2) + offset, length, into));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes> {
+    try {
+      const s = this.#ptr(src, rows * cols, "src");
+      const parallel = this.#par(rows * cols);
+      const counts = this.heap.alloc(rows * 4 + 4);
+      this.pool.run("rowNonZeros", [counts, s, rows, cols], parallel);
+      const indptr = new Int32Array(rows + 1);
+      const view = new Int32Array(this.heap.memory.buffer, counts, rows);
+      for (let r = 0; r < rows; r++) indptr[r + 1] = indptr[r] + view[r];
+      const nnz = indptr[rows];
+      new Int32Array(this.heap.memory.buffer, counts, rows).set(indptr.subarray(0, rows));
+      const out = this.heap.alloc(nnz * 8 + 8);
+      this.pool.run("compactRows", [out, out + nnz * 4, counts, s, rows, cols], parallel);
+      const indices = new Int32Array(this.#copyOut(out >>> 2, nnz).buffer);
+      const values = this.#copyOut((out >>> 2) + nnz, nnz);
+      this.heap.free(out, nnz * 8 + 8);
+      this.heap.free(counts, rows * 4 + 4);
+      return Promise.resolve({ indptr, indices, values, shape: [rows, cols] });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -384,6 +418,44 @@ export class WasmBackend implements Backend {
     ];
     this.pool.run("jumpReluBackward", args, this.#par(n));
   }
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    pg: PseudoGradient,
+  ): void {
+    const n = rows * cols;
+    const o = this.#ptr(dCodes, n, "dCodes"), g = this.#ptr(dXHat, rows * dim, "dXHat");
+    const w = this.#ptr(dictionary, cols * dim, "dictionary");
+    const p = this.#ptr(preCodes, n, "preCodes"), t = this.#ptr(logThreshold, cols, "logThreshold");
+    if (n === 0 || dim === 0) return;
+    const kind = kernelIndex(pg.kernel), eps = Math.fround(pg.bandwidth);
+    const parallel = this.#par(n);
+    const [ws, stride] = this.#workspace(cols * 8 + 64);
+    this.pool.run(
+      "codeMaskCount",
+      [PARTIALS_BASE, p, t, rows, cols, kind, eps, ws, stride],
+      parallel,
+    );
+    // a gathered dot product costs about MASKED_COST entries of the dense GEMM
+    if (this.#partials(parallel) * MASKED_COST >= n) {
+      this.matmul(dCodes, dXHat, dictionary, {
+        m: rows,
+        n: cols,
+        k: dim,
+        transB: true,
+        accumulate: true,
+      });
+      return;
+    }
+    const args = [o, g, w, p, t, rows, cols, dim, kind, eps, ws, stride];
+    this.pool.run("maskedCodeGradient", args, this.#par(n / 16));
+  }
   heavisideL0(
     loss: DeviceBuffer,
     dLogThreshold: DeviceBuffer,
@@ -416,6 +488,46 @@ export class WasmBackend implements Backend {
     this.#addScalar(l, scale * this.#partials(parallel));
   }
 
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const n = rows * cols;
+    const args = [
+      this.#ptr(aux, n, "aux"),
+      this.#ptr(selected, n, "selected"),
+      this.#ptr(preCodes, n, "preCodes"),
+      this.#ptr(codes, n, "codes"),
+      rows,
+      cols,
+      k,
+      ...this.#workspace(256 * 4),
+    ];
+    this.pool.run("auxKSelect", args, this.#par(n));
+  }
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void {
+    const args = [
+      this.#ptr(dPreCodes, n, "dPreCodes"),
+      this.#ptr(dCodes, n, "dCodes"),
+      this.#ptr(dAux, n, "dAux"),
+      this.#ptr(selected, n, "selected"),
+      this.#ptr(preCodes, n, "preCodes"),
+      n,
+    ];
+    this.pool.run("auxKBackward", args, this.#par(n));
+  }
   squaredError(
     loss: DeviceBuffer,
     grad: DeviceBuffer,

@@ -52,6 +52,12 @@ export const KERNELS = [
   "adam",
   "sgd",
   "peakFma",
+  "codeMaskCount",
+  "maskedCodeGradient",
+  "rowNonZeros",
+  "compactRows",
+  "auxKSelect",
+  "auxKBackward",
 ] as const;
 
 /** A kernel name. */

@@ -75,8 +75,11 @@ const MODULE = new Uint8Array([
   0x0b,
 ]);
 
-/** Copies `length` floats at float index `start` of a shared memory into a new array. */
-export type CopyOut = (start: number, length: number) => Float32Array;
+/**
+ * Copies `length` floats at float index `start` of a shared memory into the first `length`
+ * elements of `into` (returned), or into a new array.
+ */
+export type CopyOut = (start: number, length: number, into?: Float32Array) => Float32Array;
 
 /**
  * A copier for `memory`: `slice` when it is not shared; for a shared one, multi-memory where
@@ -84,7 +87,12 @@ export type CopyOut = (start: number, length: number) => Float32Array;
  */
 export function createCopyOut(memory: WebAssembly.Memory, shared = true): CopyOut {
   if (!shared) {
-    return (start, length) => new Float32Array(memory.buffer, start * 4, length).slice();
+    return (start, length, into) => {
+      const part = new Float32Array(memory.buffer, start * 4, length);
+      if (!into) return part.slice();
+      into.set(part);
+      return into;
+    };
   }
   let fast: ((dst: number, src: number, n: number) => void) | null = null;
   let staging: WebAssembly.Memory | null = null;
@@ -101,17 +109,19 @@ export function createCopyOut(memory: WebAssembly.Memory, shared = true): CopyOu
   }
   if (fast && staging) {
     const copy = fast, stage = staging;
-    return (start, length) => {
+    return (start, length, into) => {
       const bytes = length * 4;
       const have = stage.buffer.byteLength;
       if (bytes > have) stage.grow(Math.ceil((bytes - have) / 65536));
       copy(0, start * 4, bytes);
-      return new Float32Array(stage.buffer.slice(0, bytes));
+      if (!into) return new Float32Array(stage.buffer.slice(0, bytes));
+      into.set(new Float32Array(stage.buffer, 0, length)); // a memcpy: both are unshared
+      return into;
     };
   }
-  return (start, length) => {
+  return (start, length, into) => {
     const src = new Float32Array(memory.buffer);
-    const out = new Float32Array(length);
+    const out = into ?? new Float32Array(length);
     for (let i = 0; i < length; i++) out[i] = src[start + i];
     return out;
   };

@@ -7,6 +7,8 @@
  * (sums, parameter gradients and dx), adam and sgd (one pass each).
  */
 
+import { AUXK_BACKWARD, auxKSelectKernel } from "./wgsl/aux_k.ts";
+import { csrFromDense, type SparseCodes } from "../../sparse_codes.ts";
 import { kernelIndex, pseudoGradientScale } from "../../kernels.ts";
 import type {
   AdamParams,
@@ -120,7 +122,12 @@ export class WebGpuBackend implements Backend {
     }
     if (data.length > 0) this.ctx.write(b, data, offset);
   }
-  download(src: DeviceBuffer, offset = 0, length?: number): Promise<Float32Array> {
+  download(
+    src: DeviceBuffer,
+    offset = 0,
+    length?: number,
+    into?: Float32Array,
+  ): Promise<Float32Array> {
     try {
       const b = this.buf(src, "download", "src");
       const len = length ?? b.length - offset;
@@ -132,10 +139,17 @@ export class WebGpuBackend implements Backend {
           `download: expected 0 ≤ offset and offset + length ≤ ${b.length} (the buffer's length), got offset ${offset} and length ${len}`,
         );
       }
-      return this.ctx.read(b, offset, len);
+      if (into && into.length < len) {
+        throw new RangeError(`download: expected into to hold ${len} floats, got ${into.length}`);
+      }
+      const read = this.ctx.read(b, offset, len);
+      return into ? read.then((data) => (into.set(data), into)) : read;
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+  async downloadSparseRows(src: DeviceBuffer, rows: number, cols: number): Promise<SparseCodes> {
+    return csrFromDense(await this.download(src, 0, rows * cols), rows, cols);
   }
   free(buffer: DeviceBuffer): void {
     this.ctx.free(this.buf(buffer, "free", "buffer"));
@@ -450,6 +464,26 @@ export class WebGpuBackend implements Backend {
     const src = this.kernels.get("jump_relu_backward", jumpReluBackwardKernel);
     this.columns(src, bufs, { rows, cols, kernel, eps, s, scale: 1 }, cols);
   }
+  maskedCodeGradient(
+    dCodes: DeviceBuffer,
+    dXHat: DeviceBuffer,
+    dictionary: DeviceBuffer,
+    _preCodes: DeviceBuffer,
+    _logThreshold: DeviceBuffer,
+    rows: number,
+    cols: number,
+    dim: number,
+    _pg: PseudoGradient,
+  ): void {
+    // the dense product: every entry (a GPU is not short of FLOPs here)
+    this.matmul(dCodes, dXHat, dictionary, {
+      m: rows,
+      n: cols,
+      k: dim,
+      transB: true,
+      accumulate: true,
+    });
+  }
   heavisideL0(
     loss: DeviceBuffer,
     dLogThreshold: DeviceBuffer,
@@ -475,6 +509,45 @@ export class WebGpuBackend implements Backend {
     this.ctx.release(counts);
   }
 
+  auxKSelect(
+    aux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const op = "auxKSelect";
+    this.size(op, { rows, cols, k });
+    const n = rows * cols;
+    const bufs = [
+      this.need(op, "aux", aux, n),
+      this.need(op, "selected", selected, n),
+      this.need(op, "preCodes", preCodes, n),
+      this.need(op, "codes", codes, n),
+    ];
+    if (n === 0) return;
+    this.ctx.run(this.kernels.get("aux_k_select", auxKSelectKernel), bufs, { cols, k }, rows);
+  }
+  auxKBackward(
+    dPreCodes: DeviceBuffer,
+    dCodes: DeviceBuffer,
+    dAux: DeviceBuffer,
+    selected: DeviceBuffer,
+    preCodes: DeviceBuffer,
+    n: number,
+  ): void {
+    const op = "auxKBackward";
+    this.size(op, { n });
+    this.map(AUXK_BACKWARD, {
+      dPre: this.need(op, "dPreCodes", dPreCodes, n),
+      dCodes: this.need(op, "dCodes", dCodes, n),
+      dAux: this.need(op, "dAux", dAux, n),
+      selected: this.need(op, "selected", selected, n),
+      pre: this.need(op, "preCodes", preCodes, n),
+    }, n);
+  }
   squaredError(
     loss: DeviceBuffer,
     grad: DeviceBuffer,
