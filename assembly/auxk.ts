@@ -61,12 +61,24 @@ export function auxKSelect(
       mask |= <u32> 255 << shift;
       if (shift == 0) break;
     }
-    // prefix is the k-th largest key; need = how many of its ties to keep
+    // prefix is the k-th largest key; need = how many of its ties to keep. Tied zeros (fewer
+    // than k positive p) all get the weight need/ties (the expectation over a random tie-break,
+    // as the host's rule); tied positive values (measure zero) go to the lower column.
+    let ties = 0;
+    if (prefix == sortKey(0)) {
+      for (let c = 0; c < cols; c++) if (sortKey(pAt(pre, codes, base + <usize> c)) == prefix) ties++;
+    }
+    const weight: f32 = ties > 0 ? <f32> need / <f32> ties : 1;
     for (let c = 0; c < cols; c++) {
       const i = base + <usize> c;
       const p = pAt(pre, codes, i);
       const key = sortKey(p);
-      if (key > prefix || (key == prefix && need-- > 0)) {
+      if (key > prefix) {
+        store<f32>(aux + (i << 2), p);
+        store<f32>(selected + (i << 2), 1);
+      } else if (key == prefix && ties > 0) {
+        store<f32>(selected + (i << 2), weight);
+      } else if (key == prefix && need-- > 0) {
         store<f32>(aux + (i << 2), p);
         store<f32>(selected + (i << 2), 1);
       }
@@ -74,7 +86,7 @@ export function auxKSelect(
   }
 }
 
-/** dPre += dAux where selected and pre > 0; dCodes −= dAux where selected (this thread's part). */
+/** dPre += w·dAux where pre > 0; dCodes −= w·dAux, w the selection weight (this thread's part). */
 export function auxKBackward(
   dPre: usize,
   dCodes: usize,
@@ -87,8 +99,9 @@ export function auxKBackward(
 ): void {
   const i0 = <i32> ((<i64> n * tid) / nt), i1 = <i32> ((<i64> n * (tid + 1)) / nt);
   for (let i = <usize> i0; i < <usize> i1; i++) {
-    if (load<f32>(selected + (i << 2)) == 0) continue;
-    const g = load<f32>(dAux + (i << 2));
+    const w = load<f32>(selected + (i << 2));
+    if (w == 0) continue;
+    const g = w == 1 ? load<f32>(dAux + (i << 2)) : w * load<f32>(dAux + (i << 2));
     if (load<f32>(pre + (i << 2)) > 0) store<f32>(dPre + (i << 2), load<f32>(dPre + (i << 2)) + g);
     store<f32>(dCodes + (i << 2), load<f32>(dCodes + (i << 2)) - g);
   }

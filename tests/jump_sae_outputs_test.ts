@@ -5,7 +5,7 @@
  * anything runs.
  */
 
-import { deepStrictEqual, ok as assert, throws } from "node:assert/strict";
+import { deepStrictEqual, ok as assert, rejects } from "node:assert/strict";
 import { JumpSAE, type Tensor } from "../mod.ts";
 
 const B = 6, D = 8, C = 40;
@@ -92,30 +92,30 @@ for (const device of ["reference", "cpu"] as const) {
   }
 }
 
-Deno.test("JumpSAE.forward/encode/encodeSparse: bad options are refused and change nothing", async () => {
+Deno.test("JumpSAE.forward/encode/encodeSparse: bad options are rejected and change nothing", async () => {
   const sae = await model("reference", true);
   try {
     const before = await sae.stateDict();
-    throws(
+    await rejects(
       () => sae.forward(x, { out: { codes: new Float32Array(5) } }),
       (e: Error) =>
         e instanceof RangeError && /out\.codes must hold 240 floats.*got 5/.test(e.message),
     );
-    throws(
+    await rejects(
       () => sae.forward(x, { out: { xHat: [1, 2] as unknown as Float32Array } }),
       (e: Error) =>
         e instanceof TypeError && /out\.xHat must be a Float32Array, got Array/.test(e.message),
     );
-    throws(
+    await rejects(
       () => sae.encode(x, { out: { xHat: new Float32Array(B * D) } }),
       (e: Error) => e instanceof TypeError && /Unknown output out\.xHat/.test(e.message),
     );
-    throws(
+    await rejects(
       () => sae.forward(x, { out: null as unknown as undefined }),
       (e: Error) => e instanceof TypeError && /options\.out must be an object/.test(e.message),
     );
     for (const topK of [0, 1.5, -2]) {
-      throws(
+      await rejects(
         () => sae.encodeSparse(x, { topK }),
         (e: Error) =>
           e instanceof RangeError && e.message === `topK must be an integer >= 1, got ${topK}`,

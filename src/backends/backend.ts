@@ -244,8 +244,11 @@ export interface Backend {
 
   /**
    * The selection of the seed's `top_k_auxiliary_loss`: with p = max(pre, 0) − codes, the k
-   * largest p of each row (ties: the lower column) get aux = p and selected = 1, every other
-   * entry aux = 0 and selected = 0 (both written).
+   * largest p of each row get aux = p and selected = 1, every other entry aux = 0 and
+   * selected = 0 (both written). A row with fewer than k positive p fills the rest with its tied
+   * zeros, each with the weight selected = (slots left)/(zeros): the expectation of the seed's
+   * gradient over a random tie-break (`_loss_math.ts` `topKAuxTerm`); ties between equal positive
+   * values go to the lower column.
    */
   auxKSelect(
     aux: DeviceBuffer,
@@ -256,7 +259,7 @@ export interface Backend {
     cols: number,
     k: number,
   ): void;
-  /** Accumulates: dPreCodes += dAux where selected and pre > 0; dCodes −= dAux where selected. */
+  /** Accumulates, w = selected: dPreCodes += w·dAux where pre > 0; dCodes −= w·dAux. */
   auxKBackward(
     dPreCodes: DeviceBuffer,
     dCodes: DeviceBuffer,

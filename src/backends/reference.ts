@@ -359,6 +359,19 @@ class ReferenceBackend implements Backend {
       for (let c = 0; c < cols; c++) {
         p[c] = Math.fround((pre[r * cols + c] > 0 ? pre[r * cols + c] : 0) - z[r * cols + c]);
       }
+      let positive = 0, zeros = 0;
+      for (let c = 0; c < cols; c++) p[c] > 0 ? positive++ : p[c] === 0 && zeros++;
+      if (positive < k && zeros > 0) {
+        // tied zeros share the slots left: the expectation over a random tie-break
+        const w = Math.fround((Math.min(k, cols) - positive) / zeros);
+        for (let c = 0; c < cols; c++) {
+          if (p[c] > 0) {
+            a[r * cols + c] = p[c];
+            sel[r * cols + c] = 1;
+          } else if (p[c] === 0) sel[r * cols + c] = w;
+        }
+        continue;
+      }
       for (const c of topKIndices(p, k)) {
         a[r * cols + c] = p[c];
         sel[r * cols + c] = 1;
@@ -376,8 +389,9 @@ class ReferenceBackend implements Backend {
     const dp = f(dPreCodes), dz = f(dCodes), g = f(dAux), sel = f(selected), pre = f(preCodes);
     for (let i = 0; i < n; i++) {
       if (sel[i] === 0) continue;
-      if (pre[i] > 0) dp[i] += g[i];
-      dz[i] -= g[i];
+      const gi = Math.fround(sel[i] * g[i]);
+      if (pre[i] > 0) dp[i] += gi;
+      dz[i] -= gi;
     }
   }
   squaredError(

@@ -12,7 +12,10 @@ import type { MapSpec } from "./elementwise.ts";
 /** Invocations per row. */
 export const AUXK_WORKGROUP = 256;
 
-/** aux = p and selected = 1 at each row's k largest p (ties: the lower column), else 0. */
+/**
+ * aux = p and selected = 1 at each row's k largest p, else 0; tied zeros share the slots left
+ * (selected = slots/ties), tied positive values go to the lower column.
+ */
 export function auxKSelectKernel(): KernelSource {
   const fields = [["cols", "u32"], ["k", "u32"]] as const;
   const bindings = [
@@ -58,6 +61,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (key == t) { mine = mine + 1u; }
   }
   let need = i32(k) - i32(reduce_sum(above, lid));
+  // tied zeros (fewer than k positive p) share the slots left: weight need/ties
+  let total = reduce_sum(f32(mine), lid);
+  let zeroTies = t == 0x80000000u && need > 0 && total > 0.0;
+  let weight = f32(need) / max(total, 1.0);
   ties[lid] = mine;
   workgroupBarrier();
   if (lid == 0u) {
@@ -74,24 +81,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let p = p_at(base + c);
     let key = key_of(p);
     var keep = key > t && k > 0u;
-    if (key == t) {
+    var w = 1.0;
+    if (key == t && zeroTies) {
+      keep = true;
+      w = weight;
+    } else if (key == t) {
       keep = rank < need;
       rank = rank + 1;
     }
     buf_aux[base + c] = select(0.0, p, keep);
-    buf_selected[base + c] = select(0.0, 1.0, keep);
+    buf_selected[base + c] = select(0.0, w, keep);
   }
 }
 `;
   return { key: "aux_k_select", fields, bindings, code };
 }
 
-/** dPre += dAux where selected and pre > 0; dCodes −= dAux where selected. */
+/** dPre += w·dAux where pre > 0; dCodes −= w·dAux, w the selection weight. */
 export const AUXK_BACKWARD: MapSpec = {
   family: "aux_k_backward",
   outputs: ["dPre", "dCodes"],
   inputs: ["dAux", "selected", "pre"],
-  body: `  let s = selected > vec4<f32>(0.5);
-  dPre = dPre + select(vec4<f32>(0.0), dAux, s & (pre > vec4<f32>(0.0)));
-  dCodes = dCodes - select(vec4<f32>(0.0), dAux, s);`,
+  body: `  let g = selected * dAux;
+  dPre = dPre + select(vec4<f32>(0.0), g, pre > vec4<f32>(0.0));
+  dCodes = dCodes - g;`,
 };
