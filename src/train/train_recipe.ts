@@ -131,7 +131,9 @@ export async function trainWithRecipe(
     : undefined;
   const controller = controlled ? l0Controller(target) : null;
   const sparsity = controller ?? losses.l0Penalty(recipe.sparsity as number);
-  const reconstruction = recipe.auxK > 0 ? losses.topKAuxiliaryLoss(recipe.auxK) : losses.mse();
+  const reconstruction = recipe.auxK > 0
+    ? losses.topKAuxiliaryLoss(recipe.auxK, { onBackend: true })
+    : losses.mse();
   const warm = Math.floor(steps * recipe.sparsityWarmup);
   const criterion = warm > 0
     ? losses.sparsityWarmup(reconstruction, sparsity, warm)
