@@ -43,7 +43,8 @@ for (let k = 1; k <= 32; k *= 2) {
 }
 let shown: { sae: JumpSAE; codes: Tensor; target: number } | null = null;
 for (const target of targets) {
-  const sae = new JumpSAE(64, C, { seed: 0, device, encoderModule: "linear", decoderBias: true });
+  // the model's defaults (Linear + BatchNorm encoder) with a decoder bias, as `jumpsae train`
+  const sae = new JumpSAE(64, C, { seed: 0, device, decoderBias: true });
   const t0 = performance.now();
   const logs = await trainSae(sae, train, { targetL0: target, verbose: false });
   sae.eval();
@@ -72,9 +73,17 @@ for (const target of targets) {
 
 // peers measured by bench/training_quality.ts, when present
 try {
-  const rows = JSON.parse(await Deno.readTextFile(`${outDir}/training_quality.json`));
+  const rows = JSON.parse(await Deno.readTextFile(`${outDir}/training_quality.json`)) as {
+    data: string;
+    method: string;
+    l0: number;
+    r2: number;
+  }[];
   for (const r of rows) {
-    if (r.data === "patches" && !String(r.method).startsWith("jumpsae") && r.method !== "PCA") {
+    if (
+      r.data === "patches" && !String(r.method).startsWith("jumpsae") && r.method !== "PCA" &&
+      r.r2 > 0
+    ) {
       points.push({ method: r.method, l0: r.l0, r2: r.r2 });
     }
   }
@@ -162,7 +171,7 @@ const html = reportHtml(
   summary,
   [chart],
   [
-    `JumpSAE(64, ${C}), linear encoder with decoder bias, default recipe ("jumpsae"), trained on ` +
+    `JumpSAE(64, ${C}), Linear + BatchNorm encoder with decoder bias, default recipe ("jumpsae"), trained on ` +
     `${train.shape[0]} patches and scored on ${test.shape[0]} patches from unseen image halves.`,
   ],
 ).replace(
