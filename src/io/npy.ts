@@ -566,3 +566,25 @@ export async function createNpyWriter(
     },
   };
 }
+
+/**
+ * Parses the header of a `.npy` array from its first bytes, for readers that locate the data
+ * themselves (a stored `.npz` member, a file read by ranges). Checks as `loadNpy` does.
+ *
+ * @param bytes The first bytes of the array (at least 10).
+ * @param name What to call the array in errors.
+ * @returns dtype, shape, order and byte offset of the data; or, when `bytes` is too short to
+ * hold the whole header, how many more bytes it needs.
+ *
+ * @example The header of a saved array
+ * ```ts
+ * import { parseNpyHeader, saveNpy } from "./npy.ts";
+ * console.log(parseNpyHeader(saveNpy([[1, 2]]), "x")); // { dtype: "<f4", shape: [1, 2], ... }
+ * ```
+ */
+export function parseNpyHeader(
+  bytes: Uint8Array,
+  name: string,
+): { dtype: string; shape: number[]; fortranOrder: boolean; dataOffset: number } | number {
+  return parseHeader(bytes, name);
+}

@@ -184,13 +184,7 @@ const fresh = (): EpochAccumulator => ({
 
 function dataDescription(loader: DataLoader): Record<string, unknown> {
   return loader instanceof BatchLoader
-    ? {
-      kind: "BatchLoader",
-      rows: loader.rows,
-      batchSize: loader.batchSize,
-      shuffle: loader.shuffle,
-      seed: loader.seed,
-    }
+    ? loader.description()
     : { kind: typeof loader === "function" ? "function" : "iterable" };
 }
 
