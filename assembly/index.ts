@@ -14,3 +14,4 @@ export { heavisideL0, jumpRelu, jumpReluBackward, kernelValue } from "./jumprelu
 export { divideRows, rowNorms } from "./dictionary";
 export { adam, sgd } from "./optim";
 export { peakFma } from "./peak";
+export { topK } from "./topk";

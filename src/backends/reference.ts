@@ -15,6 +15,7 @@ import type {
   PseudoGradient,
   SgdParams,
 } from "./backend.ts";
+import { topKRows } from "./_topk.ts";
 
 /** A reference buffer is a plain Float32Array. */
 class HostBuffer implements DeviceBuffer {
@@ -407,6 +408,18 @@ class ReferenceBackend implements Backend {
       }
       P[i] -= p.lr * g;
     }
+  }
+
+  topK(
+    values: DeviceBuffer,
+    indices: DeviceBuffer,
+    nnz: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    topKRows(f(values), f(indices), f(nnz), f(codes), rows, cols, k);
   }
 }
 

@@ -52,6 +52,7 @@ export const KERNELS = [
   "adam",
   "sgd",
   "peakFma",
+  "topK",
 ] as const;
 
 /** A kernel name. */

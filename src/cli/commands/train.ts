@@ -6,13 +6,13 @@
  */
 
 import { ENCODER_NAMES, type EncoderName } from "../../encoders.ts";
-import { openNpy } from "../../io/npy.ts";
 import { JumpSAE } from "../../jump_sae.ts";
 import { KERNEL_NAMES, type KernelName } from "../../kernels.ts";
 import * as losses from "../../losses.ts";
 import { NORMALIZATION_NAMES } from "../../dictionary.ts";
 import { Adam, AdamW } from "../../optim/adam.ts";
 import { batchLoader } from "../../train/batch_loader.ts";
+import { openRowSource } from "../../train/_row_sources.ts";
 import { trainSae } from "../../train/train_sae.ts";
 import type { Device } from "../../backends/select.ts";
 import { type CommandSpec, formatBytes, UsageError } from "../args.ts";
@@ -23,7 +23,8 @@ import { writeModel } from "./convert.ts";
 /** The command's arguments. */
 export const TRAIN: CommandSpec = {
   name: "train",
-  summary: "Train a JumpSAE on activations (.npy [rows, dim]) and save it",
+  summary:
+    "Train a JumpSAE on activations (.npy [rows, dim]; shards a.npy,b.npy; members acts.npz#key) and save it",
   positionals: ["activations"],
   options: {
     output: {
@@ -76,6 +77,13 @@ export const TRAIN: CommandSpec = {
     "center-input": { kind: "boolean", help: "Encode x − b_dec (implies --decoder-bias)" },
     "clip-grad": { kind: "number", help: "Clip the gradient norm (0: off)", default: 1 },
     seed: { kind: "integer", help: "Seed of initialisation and shuffling", default: 0 },
+    "shuffle-by": {
+      kind: "string",
+      help:
+        "Exact row permutation, or contiguous chunks mixed in a buffer (default: rows for files that fit a quarter of memory, else chunks)",
+      choices: ["rows", "chunks"],
+    },
+    "buffer-rows": { kind: "integer", help: "Rows mixed together when shuffling by chunks" },
     checkpoint: {
       kind: "string",
       help: "Save the training state here every epoch and resume from it",
@@ -96,8 +104,8 @@ export async function runTrain(
   const output = options.output as string | undefined;
   if (!output) throw new UsageError("train needs --output PATH, got none");
   const path = positionals.activations!;
-  const head = await openNpy(path);
-  const shape = head.shape;
+  const head = await openRowSource(path.split(",")[0]);
+  const shape = [head.rows, ...head.rowShape];
   await head.close();
   if (shape.length !== 2) {
     throw new RangeError(`${path} has shape [${shape.join(", ")}], expected [rows, dim]`);
@@ -137,10 +145,12 @@ export async function runTrain(
   }
   try {
     const batchSize = positive("batch-size");
-    const loader = await batchLoader(path, {
+    const loader = await batchLoader(path.split(","), {
       batchSize,
       seed: options.seed as number,
       shuffle: true,
+      shuffleBy: options["shuffle-by"] as "rows" | "chunks" | undefined,
+      bufferRows: options["buffer-rows"] as number | undefined,
     });
     const penalty = options.penalty as number;
     const criterion = options.loss === "mse"
@@ -156,7 +166,7 @@ export async function runTrain(
     const epochs = options.epochs as number;
     if (!(epochs >= 1)) throw new UsageError(`--epochs must be >= 1, got ${epochs}`);
     ctx.err(
-      `training ${sae.nbConcepts} concepts on ${shape[0]} rows × ${
+      `training ${sae.nbConcepts} concepts on ${loader.rows} rows × ${
         shape[1]
       } (${loader.length} batches of ${batchSize}) for ${epochs} epochs`,
     );
@@ -186,6 +196,7 @@ export async function runTrain(
         );
       },
     });
+    await loader.close();
     sae.eval();
     const written = await writeModel(sae, output, options.to as string);
     for (const [p, size] of written) ctx.out(`wrote ${p} (${formatBytes(size)})`);
