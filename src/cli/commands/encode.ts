@@ -145,6 +145,7 @@ export async function runEncode(
       return { data: inputs[slot].subarray(0, n * width), shape: [n, ...source!.rowShape] };
     };
     let nnzTotal = 0, peak = residentMemory(), chunks = 0;
+    const began = performance.now();
     let next: Promise<Tensor> | undefined = read(0, 0);
     let written: Promise<unknown> = Promise.resolve();
     for (let start = 0, slot = 0; start < N; start += chunk, slot ^= 1) {
@@ -176,6 +177,7 @@ export async function runEncode(
     bar.done();
     await writer.close();
     writer = undefined;
+    const seconds = (performance.now() - began) / 1000;
     const size = (await Deno.stat(output)).size;
     ctx.out(
       `wrote ${output} (${formatBytes(size)}): ${
@@ -183,7 +185,9 @@ export async function runEncode(
       } for ${tokens} tokens × ${C} concepts; ` +
         `mean L0 ${(nnzTotal / Math.max(1, tokens)).toFixed(3)}; ${chunks} chunk${
           chunks === 1 ? "" : "s"
-        } of ≤ ${chunk} rows; peak RSS ${formatBytes(peak)}`,
+        } of ≤ ${chunk} rows; peak RSS ${formatBytes(peak)}; ${seconds.toFixed(2)} s, ${
+          Math.round(N / seconds)
+        } rows/s`,
     );
     return 0;
   } finally {

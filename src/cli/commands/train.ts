@@ -84,6 +84,12 @@ export const TRAIN: CommandSpec = {
       choices: ["rows", "chunks"],
     },
     "buffer-rows": { kind: "integer", help: "Rows mixed together when shuffling by chunks" },
+    "in-memory": {
+      kind: "bytes",
+      help:
+        "Files up to this size (as float32) are read whole, once (default: a quarter of memory, at most 4GB; 1: always stream)",
+      meta: "SIZE",
+    },
     checkpoint: {
       kind: "string",
       help: "Save the training state here every epoch and resume from it",
@@ -151,6 +157,7 @@ export async function runTrain(
       shuffle: true,
       shuffleBy: options["shuffle-by"] as "rows" | "chunks" | undefined,
       bufferRows: options["buffer-rows"] as number | undefined,
+      inMemoryBytes: options["in-memory"] as number | undefined,
     });
     const penalty = options.penalty as number;
     const criterion = options.loss === "mse"
