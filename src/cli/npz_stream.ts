@@ -249,8 +249,11 @@ class ZipWriter {
           `Temporary member ${name} has ${src.size} bytes, expected ${dataBytes}`,
         );
       }
+      // one buffer for the whole copy: memory stays flat whatever the member's size
+      const buffer = new Uint8Array(Math.min(COPY_CHUNK, dataBytes));
       for (let at = 0; at < dataBytes; at += COPY_CHUNK) {
-        const chunk = await src.read(at, Math.min(COPY_CHUNK, dataBytes - at));
+        const chunk = buffer.subarray(0, Math.min(COPY_CHUNK, dataBytes - at));
+        await src.readInto(at, chunk);
         crc = crc32Update(crc, chunk);
         await this.#write(chunk);
       }

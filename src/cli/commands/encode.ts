@@ -42,7 +42,8 @@ export const ENCODE: CommandSpec = {
     },
     "max-memory": {
       kind: "bytes",
-      help: "Memory for the model and one chunk; sets the rows per chunk",
+      help:
+        "Memory for the model and the chunks in flight; sets the rows per chunk. The process takes about 150MB more (Deno, the WASM module and its workers), whatever the file's size",
       default: "512MB",
       meta: "SIZE",
     },
