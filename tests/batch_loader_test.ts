@@ -242,3 +242,31 @@ Deno.test("trainSae(): a run streamed by chunks from a file, killed and resumed 
     deepEqual(resumed.state, full.state);
   });
 });
+
+Deno.test("trainSae(): a file path trains as batchLoader(path, { batchSize: 1024 })", async () => {
+  await withDir(async (dir) => {
+    const x = {
+      data: Float32Array.from({ length: 2100 * 4 }, (_, i) => Math.cos(i * 0.61) + (i % 3) * 0.2),
+      shape: [2100, 4],
+    };
+    await Deno.writeFile(`${dir}/x.npy`, saveNpy(x));
+    const run = async (data: string | "loader") => {
+      const sae = new JumpSAE(4, 6, { seed: 1, device: "reference" });
+      const loader = data === "loader"
+        ? await batchLoader(`${dir}/x.npy`, { batchSize: 1024 })
+        : `${dir}/x.npy`;
+      try {
+        const logs = await trainSae(sae, loader, losses.mse(), new Adam(sae), {
+          nbEpochs: 2,
+          verbose: false,
+        });
+        return logs.stepLoss;
+      } finally {
+        sae.dispose();
+      }
+    };
+    const fromPath = await run(`${dir}/x.npy`);
+    equal(fromPath.length, 6);
+    deepEqual(fromPath, await run("loader"));
+  });
+});

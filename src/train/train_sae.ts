@@ -6,7 +6,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { exists } from "./_files.ts";
 import { StepMonitor } from "./_step_monitor.ts";
-import { BatchLoader } from "./batch_loader.ts";
+import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
 import { ProgressBar } from "./progress_bar.ts";
@@ -17,6 +17,7 @@ export type Batch = TensorLike | readonly [TensorLike, ...unknown[]] | { data: T
 /**
  * What `trainSae` iterates each epoch: an array of batches, a (re-iterable) iterable or async
  * iterable, a `BatchLoader` (shuffled, resumable mid-epoch), or a function of the epoch index.
+ * `trainSae` also takes a file path: `batchLoader(path, { batchSize: 1024 })`.
  */
 export type DataLoader =
   | Iterable<Batch>
@@ -223,11 +224,19 @@ function dataDescription(loader: DataLoader): Record<string, unknown> {
  */
 export async function trainSae(
   model: JumpSAE,
-  dataloader: DataLoader,
+  dataloader: DataLoader | string,
   criterion: Loss,
   optimizer: Optimizer,
   options: TrainOptions = {},
 ): Promise<TrainLogs> {
+  if (typeof dataloader === "string") {
+    const loader = await batchLoader(dataloader, { batchSize: 1024 });
+    try {
+      return await trainSae(model, loader, criterion, optimizer, options);
+    } finally {
+      await loader.close();
+    }
+  }
   const nbEpochs = options.nbEpochs ?? 20;
   if (!Number.isInteger(nbEpochs) || nbEpochs < 0) {
     throw new RangeError(`nbEpochs must be an integer >= 0, got ${nbEpochs}`);
