@@ -46,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var bi = NONE;
     for (var c = lid; c < P.cols; c = c + ${W}u) {
       let v = buf_codes[base + c];
-      let below = pi == NONE || v < pv || (v == pv && c > pi);
+      let below = j == 0u || (pi != NONE && (v < pv || (v == pv && c > pi)));
       if (v != 0.0 && below && before(v, c, bv, bi)) { bv = v; bi = c; }
     }
     best_v[lid] = bv;
