@@ -17,8 +17,15 @@
  */
 export * from "./src/tensor.ts";
 export * from "./src/kernels.ts";
+export * from "./src/jump_relu.ts";
 export * from "./src/jump_sae.ts";
+export * from "./src/topk_sae.ts";
+export * from "./src/batch_topk_sae.ts";
+export { kthLargest, topKRows } from "./src/topk.ts";
 export * from "./src/encoders.ts";
+export * from "./src/mlp_encoder.ts";
+export * from "./src/untied_encoder.ts";
+export { Residual } from "./src/layers/residual.ts";
 export * from "./src/dictionary.ts";
 export * from "./src/parameter.ts";
 export * from "./src/random.ts";
@@ -32,6 +39,7 @@ export * from "./src/backends/select.ts";
 export { createReferenceBackend } from "./src/backends/reference.ts";
 export type { Loss, LossContext } from "./src/losses.ts";
 export * as losses from "./src/losses.ts";
+export * from "./src/errors.ts";
 export * from "./src/io/safetensors.ts";
 export * from "./src/io/npy.ts";
 export * from "./src/io/npz.ts";

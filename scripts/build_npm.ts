@@ -1,9 +1,12 @@
 /**
  * Builds the npm package of jumpsae into `npm/` the way @deno/dnt would (dnt itself lives on
  * JSR): every module reachable from `mod.ts` (static and dynamic imports, and workers named by
- * `new URL("./x.ts", import.meta.url)` or `siblingModule(import.meta.url, "x")`) is transpiled by esbuild to ESM JavaScript in the same
+ * `new URL("./x.ts", import.meta.url)` or `siblingModule(import.meta.url, "x")`) is transpiled
+ * by esbuild to ESM JavaScript in the same
  * folder layout under `npm/esm/`, with relative `.ts` specifiers rewritten to `.js`; TypeScript
- * emits the `.d.ts` files next to them; `package.json`, README and LICENSE complete the package.
+ * emits the `.d.ts` files next to them; `package.json` (ESM with a CommonJS entry that explains,
+ * a `jumpsae` bin: the CLI's modules with their `Deno` pointed at `src/platform/deno_node.ts`),
+ * the package's own README (`scripts/npm_readme.md`) and LICENSE complete the package.
  *
  * Unless `--no-test`, the test files listed in `tests/node/node_tests.ts` (and their helpers) are transpiled
  * too, with every use of the global `Deno` pointed at `tests/node/deno_shim.ts` (what dnt does
@@ -167,7 +170,7 @@ function declarations(files: string[], esm: string): string[] {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
     moduleResolution: ts.ModuleResolutionKind.Bundler,
-    lib: ["lib.es2022.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
+    lib: ["lib.es2022.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts", "lib.esnext.disposable.d.ts"],
     types: [],
     strict: true,
     skipLibCheck: true,
@@ -190,8 +193,12 @@ function declarations(files: string[], esm: string): string[] {
   // and never appears in a declaration, so "cannot find module 'node:…'" is not a problem.
   const nodeModule = (d: ts.Diagnostic) =>
     d.code === 2307 && /'node:[\w/]+'/.test(ts.flattenDiagnosticMessageText(d.messageText, ""));
+  // The CLI's modules name the global `Deno` (the shim at run time); mod.d.ts never reaches them.
+  const cliDeno = (d: ts.Diagnostic) =>
+    d.code === 2304 && /src\/cli\//.test(d.file?.fileName ?? "") &&
+    /'Deno'/.test(ts.flattenDiagnosticMessageText(d.messageText, ""));
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...emit.diagnostics].filter((d) =>
-    !nodeModule(d)
+    !nodeModule(d) && !cliDeno(d)
   );
   const format = (d: ts.Diagnostic) =>
     ts.formatDiagnostic(d, {
@@ -212,6 +219,54 @@ function declarations(files: string[], esm: string): string[] {
   return diagnostics.map(format);
 }
 
+/**
+ * Declarations of the globals the `.d.ts` files name that TypeScript declares only in lib.dom
+ * (`WebAssembly.*`) or lib.esnext.disposable (`Symbol.dispose`), so that a consumer compiles
+ * with `lib: ["es2023"]` and no DOM. Where the real ones exist these merge into them.
+ */
+export const GLOBALS_DTS =
+  `// Globals named by jumpsae's declarations, for consumers compiled without lib.dom.
+declare global {
+  namespace WebAssembly {
+    interface Module {}
+    interface Memory {}
+    interface Instance {}
+  }
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+export {};
+`;
+
+/**
+ * The CommonJS entry: Node ≥ 22.12 can `require()` an ES module without top-level await, which
+ * the library is; older Node gets an error that shows the `import()` to write instead.
+ */
+export const REQUIRE_CJS = `"use strict";
+// jumpsae is an ES module. This CommonJS entry hands it over where Node can require() ES modules.
+if (process.features && process.features.require_module) {
+  module.exports = require("./esm/mod.js");
+} else {
+  const error = new Error(
+    'jumpsae is an ES module (ESM only): in CommonJS write \`const { JumpSAE } = await import("jumpsae");\`' +
+      " (require() of ES modules needs Node >= 22.12; this is Node " + process.versions.node + ")",
+  );
+  error.code = "ERR_REQUIRE_ESM";
+  throw error;
+}
+`;
+
+/** The `jumpsae` bin: the CLI of `cli.ts` under Node (its `Deno` is src/platform/deno_node.ts). */
+export const BIN = `#!/usr/bin/env node
+import process from "node:process";
+import { main } from "../esm/src/cli/main.js";
+
+process.exitCode = await main(process.argv.slice(2));
+`;
+
+const NODE_DENO = "src/platform/deno_node.ts";
+
 function packageJson(version: string, libraryFiles: string[]) {
   return {
     name: "jumpsae",
@@ -224,7 +279,11 @@ function packageJson(version: string, libraryFiles: string[]) {
     main: "./esm/mod.js",
     module: "./esm/mod.js",
     types: "./esm/mod.d.ts",
-    exports: { ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js" } },
+    exports: {
+      ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", require: "./require.cjs" },
+      "./package.json": "./package.json",
+    },
+    bin: { jumpsae: "./bin/jumpsae.js" },
     engines: { node: ">=20" },
     sideEffects: false,
     files: [
@@ -233,10 +292,19 @@ function packageJson(version: string, libraryFiles: string[]) {
           ? [`esm/${f.replace(/\.ts$/, ".js")}`, `esm/${f.replace(/\.ts$/, ".d.ts")}`]
           : [`esm/${f}`]
       ),
+      "esm/_globals.d.ts",
+      "require.cjs",
+      "bin/jumpsae.js",
       "README.md",
       "LICENSE",
     ],
   };
+}
+
+/** The import of the Node `Deno` shim `shim` from `file`, as an esbuild banner. */
+function shimBanner(file: string, shim: string): string {
+  const to = relative(join(ROOT, file, ".."), join(ROOT, shim)).replace(/\.ts$/, ".js");
+  return `import * as __denoShim from "${to.startsWith(".") ? to : "./" + to}";`;
 }
 
 /** Runs `node --test` on the built tests; resolves to Node's exit code. */
@@ -265,7 +333,40 @@ export async function buildNpm(options: Options): Promise<void> {
       console.warn(`warning: ${file} uses Deno outside src/platform/, breaks under Node: ${line}`);
     }
   }
-  const diagnostics = declarations(library.filter((f) => f.endsWith(".ts")), esm);
+  // The CLI's own modules, their `Deno` pointed at the Node shim (as dnt would with shim-deno).
+  const { SHIMMED } = await import("../src/platform/deno_node.ts");
+  const cli = [
+    ...(await moduleGraph(["src/cli/main.ts"])).filter((f) => !library.includes(f)),
+    NODE_DENO,
+  ];
+  for (const file of cli) {
+    const source = await Deno.readTextFile(join(ROOT, file));
+    const uses = file !== NODE_DENO && /(?<![\w$.])Deno\./.test(source);
+    for (const [, name] of uses ? source.matchAll(/(?<![\w$.])Deno\.(\w+)/g) : []) {
+      if (!SHIMMED.includes(name)) {
+        console.warn(
+          `warning: ${file} uses Deno.${name}, missing from ${NODE_DENO}: the bin throws`,
+        );
+      }
+    }
+    await transpile(
+      file,
+      esm,
+      uses ? { Deno: "__denoShim.Deno" } : undefined,
+      uses ? shimBanner(file, NODE_DENO) : undefined,
+    );
+  }
+  const shipped = [...library, ...cli];
+  const diagnostics = declarations(shipped.filter((f) => f.endsWith(".ts")), esm);
+  await writeText(join(esm, "_globals.d.ts"), GLOBALS_DTS);
+  const modDts = join(esm, "mod.d.ts");
+  await writeText(
+    modDts,
+    `/// <reference path="./_globals.d.ts" />\n${await Deno.readTextFile(modDts)}`,
+  );
+  await writeText(join(out, "require.cjs"), REQUIRE_CJS);
+  await writeText(join(out, "bin/jumpsae.js"), BIN);
+  await Deno.chmod(join(out, "bin/jumpsae.js"), 0o755);
   // TypeScript's lib.dom has no WebGPU types (Deno has them built in): names like GPUDevice stay
   // as written in the .d.ts of src/backends/webgpu/, which `mod.d.ts` does not reach.
   const gpu = diagnostics.filter((d) => /Cannot find name 'GPU\w*'/.test(d));
@@ -281,12 +382,11 @@ export async function buildNpm(options: Options): Promise<void> {
 
   await writeText(
     join(out, "package.json"),
-    JSON.stringify(packageJson(version, library), null, 2) + "\n",
+    JSON.stringify(packageJson(version, shipped), null, 2) + "\n",
   );
-  for (const name of ["README.md", "LICENSE"]) {
-    await Deno.copyFile(join(ROOT, name), join(out, name));
-  }
-  console.log(`built ${library.length} modules of jumpsae ${version} into ${out}`);
+  await Deno.copyFile(join(ROOT, "scripts/npm_readme.md"), join(out, "README.md"));
+  await Deno.copyFile(join(ROOT, "LICENSE"), join(out, "LICENSE"));
+  console.log(`built ${shipped.length} modules of jumpsae ${version} into ${out}`);
 
   if (!options.tests) return;
   const tests = NODE_TESTS.filter((t) => {
@@ -297,17 +397,14 @@ export async function buildNpm(options: Options): Promise<void> {
       return false;
     }
   });
-  const testModules = (await moduleGraph(tests)).filter((f) => !library.includes(f));
+  const testModules = (await moduleGraph(tests)).filter((f) => !shipped.includes(f));
   for (const file of testModules) {
-    const toShim = relative(join(ROOT, file, ".."), join(ROOT, SHIM)).replace(/\.ts$/, ".js");
     const uses = (await Deno.readTextFile(join(ROOT, file))).includes("Deno.");
     await transpile(
       file,
       esm,
       uses ? { Deno: "__denoShim.Deno" } : undefined,
-      uses
-        ? `import * as __denoShim from "${toShim.startsWith(".") ? toShim : "./" + toShim}";`
-        : undefined,
+      uses ? shimBanner(file, SHIM) : undefined,
     );
   }
   await transpile(SHIM, esm);

@@ -3,8 +3,7 @@
  * - `jumpsae.js`: `mod.ts` bundled by esbuild (ESM, es2022, minified);
  * - one bundle per worker that the library loads by URL, next to it: a
  *   `new URL("./x.ts", import.meta.url)` reference is rewritten to `new URL("./<flat name>.js", …)`
- *   and a `siblingModule(import.meta.url, "x")` one (src/platform/workers.ts) resolves to `./x.js`
- *   beside the bundle by itself;
+ *   (the WASM pool's worker: `src_backends_wasm_worker.js`);
  * - `app.js`: the demo page's script `examples/web/app.ts`, importing `./jumpsae.js`.
  *
  * Usage: `deno run -A scripts/build_web.ts [--out DIR] [--no-minify]`
@@ -33,10 +32,8 @@ export interface WebBuildOptions {
 export type WebBuildResult = Record<string, number>;
 
 const LITERAL_URL = /\bnew URL\(\s*["'](\.\.?\/[^"'\n]+\.ts)["']\s*,\s*import\.meta\.url\s*\)/g;
-const SIBLING = /\bsiblingModule\(\s*import\.meta\.url\s*,\s*["']([\w.-]+)["']\s*\)/;
-
 function urlReferences(source: string): boolean {
-  return new RegExp(LITERAL_URL.source).test(source) || SIBLING.test(source);
+  return new RegExp(LITERAL_URL.source).test(source);
 }
 
 /**
@@ -63,9 +60,6 @@ function workerPlugin(workers: Map<string, string>): esbuild.Plugin {
           claim(name, path);
           return `new URL("./${name}.js", import.meta.url)`;
         });
-        for (const match of source.matchAll(new RegExp(SIBLING, "g"))) {
-          claim(match[1], join(args.path, "..", `${match[1]}.ts`));
-        }
         return { contents: source, loader: "ts" };
       });
     },

@@ -1,316 +1,58 @@
-"""Writes the PyTorch reference fixtures of the parity tests into tests/fixtures/.
+"""Writes the reference fixtures of the parity tests into tests/fixtures/, from the seed's own code.
 
 Run with: /usr/bin/python3 scripts/make_fixtures.py [case names...]
      or: /usr/bin/python3 scripts/make_fixtures.py --check   (replays every file from its state.*)
 
-The seed library (overcomplete's JumpSAE) cannot be installed here, so its modules are
-re-implemented below in plain PyTorch, line for line. The `safetensors` package is not
-installed either: the format is written by hand (see `save_safetensors`).
+The seed library (overcomplete) is imported through ../shared/seed/import_overcomplete.py
+(`scripts/_fixture_io.py`): its JumpSAE, encoders, DictionaryLayer, kernels, `jump_relu`,
+`heaviside` and losses produce every number; nothing of it is re-implemented here. What the seed
+lacks is composed from its parts and named so (see `LOSSES` and the `ext_` cases).
 See tests/fixtures/README.md for the layout of the files.
 """
 
 import copy
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 from torch import nn
 
+from _fixture_io import load_safetensors, save_safetensors, seed, seed_version, to_numpy
+
+oc = seed()
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
-
-# ---------------------------------------------------------------------------------------------
-# The seed library, re-implemented (overcomplete/sae/kernels.py, jump_sae.py, dictionary.py,
-# modules.py, losses.py).
-#
-# The seed's kernels end with `.float()`; here it is `.to(x.dtype)`, the same for float32 inputs,
-# so that the float64 twin (used to measure float32 rounding noise) stays float64.
-# ---------------------------------------------------------------------------------------------
-
-
-def rectangle_kernel(x, bandwith):
-    half = bandwith / 2
-    return ((x >= -half) & (x <= half)).to(x.dtype) / bandwith
-
-
-def gaussian_kernel(x, bandwith):
-    coeff = 1.0 / (bandwith * (2.0 * torch.pi) ** 0.5)
-    xs = x / (bandwith / 2.0)
-    return torch.exp(-0.5 * xs**2) * coeff
-
-
-def triangular_kernel(x, bandwith):
-    half = bandwith / 2
-    a = x.abs()
-    return ((1 - (a / half)) * (a <= half).to(x.dtype)) / half
-
-
-def cosine_kernel(x, bandwith):
-    coeff = torch.pi / bandwith
-    a = x.abs()
-    return ((1 + torch.cos(x * coeff)) / 2) * (a <= bandwith).to(x.dtype)
-
-
-def epanechnikov_kernel(x, bandwith):
-    half = bandwith / 2
-    xs = x / half
-    return (3 / 4) * (1 - xs**2) * (xs.abs() <= 1).to(x.dtype) / half
-
-
-def quartic_kernel(x, bandwith):
-    half = bandwith / 2
-    xs = x / half
-    return (15 / 16) * (1 - xs**2) ** 2 * (xs.abs() <= 1).to(x.dtype) / half
-
-
-def silverman_kernel(x, bandwith):
-    half = bandwith / 2
-    xs = x.abs() / half
-    return (torch.exp(-xs / (2**0.5)) * torch.sin(xs / (2**0.5) + torch.pi / 4)).to(x.dtype) / half
-
-
-def cauchy_kernel(x, bandwith):
-    half = bandwith / 2
-    xs = x / half
-    return (1 / (1 + xs**2)) / (torch.pi * half)
-
-
-KERNELS = {
-    "rectangle": rectangle_kernel,
-    "gaussian": gaussian_kernel,
-    "triangular": triangular_kernel,
-    "cosine": cosine_kernel,
-    "epanechnikov": epanechnikov_kernel,
-    "quartic": quartic_kernel,
-    "silverman": silverman_kernel,
-    "cauchy": cauchy_kernel,
-}
-
-
-def _like(t, x):
-    return t.to(x.dtype)
-
-
-def kernel_call(kernel_fn, x, bandwith):
-    return _like(kernel_fn(x, bandwith), x)
-
-
-class JumpReLU(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, threshold, kernel_fn, bandwith):
-        ctx.save_for_backward(x, threshold)
-        ctx.kernel_fn = kernel_fn
-        ctx.bandwith = bandwith
-        out = x.clone()
-        out[x < threshold] = 0
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, threshold = ctx.saved_tensors
-        bandwith = ctx.bandwith
-        grad_input = grad_output.clone()
-        grad_input[x < threshold] = 0
-        grad_threshold = (
-            -(threshold / bandwith) * kernel_call(ctx.kernel_fn, x - threshold, bandwith) * grad_output
-        ).sum(0)
-        return grad_input, grad_threshold, None, None
-
-
-class HeavisidePseudoGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, threshold, kernel_fn, bandwith):
-        ctx.save_for_backward(x, threshold)
-        ctx.kernel_fn = kernel_fn
-        ctx.bandwith = bandwith
-        return (x > threshold).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, threshold = ctx.saved_tensors
-        bandwith = ctx.bandwith
-        grad_threshold = (
-            -(1.0 / bandwith) * kernel_call(ctx.kernel_fn, x - threshold, bandwith) * grad_output
-        ).sum(0)
-        grad_input = torch.zeros_like(x)
-        return grad_input, grad_threshold, None, None
-
-
-def jump_relu(x, threshold, kernel_fn, bandwith):
-    return JumpReLU.apply(x, threshold, kernel_fn, bandwith)
-
-
-def heaviside(x, threshold, kernel_fn, bandwith):
-    return HeavisidePseudoGradient.apply(x, threshold, kernel_fn, bandwith)
-
-
-class MLPEncoder(nn.Module):
-    def __init__(self, input_size, n_components, nb_blocks=1, norm_layer=nn.BatchNorm1d):
-        super().__init__()
-        hidden_dim = input_size
-        self.mlp_blocks = nn.ModuleList()
-        last_dim = input_size
-        for _ in range(nb_blocks - 1):
-            self.mlp_blocks.append(
-                nn.Sequential(nn.Linear(last_dim, hidden_dim), norm_layer(hidden_dim), nn.ReLU())
-            )
-            last_dim = hidden_dim
-        self.final_block = nn.Sequential(nn.Linear(last_dim, n_components), norm_layer(n_components))
-
-    def forward(self, x):
-        for block in self.mlp_blocks:
-            x = block(x)
-        pre_codes = self.final_block(x)
-        return pre_codes, torch.relu(pre_codes)
-
-
-class IdentityEncoder(nn.Module):
-    def forward(self, x):
-        return x, x
-
-
-def make_encoder(name, input_size, nb_concepts):
-    if name == "identity":
-        return IdentityEncoder()
-    if name == "linear":
-        return MLPEncoder(input_size, nb_concepts, nb_blocks=0, norm_layer=nn.Identity)
-    blocks = {"mlp_bn_1": 1, "mlp_ln_1": 1, "mlp_bn_3": 3, "mlp_ln_3": 3}[name]
-    norm = nn.BatchNorm1d if "_bn_" in name else nn.LayerNorm
-    return MLPEncoder(input_size, nb_concepts, nb_blocks=blocks, norm_layer=norm)
-
-
-def l2_normalization(x):
-    return x / (torch.norm(x, p=2, dim=1, keepdim=True) + 1e-8)
-
-
-def max_l2_normalization(x):
-    return x / torch.amax(torch.norm(x, p=2, dim=1, keepdim=True), dim=0, keepdim=True)
-
-
-def l1_normalization(x):
-    return x / (torch.norm(x, p=1, dim=1, keepdim=True) + 1e-8)
-
-
-def max_l1_normalization(x):
-    return x / torch.amax(torch.norm(x, p=1, dim=1, keepdim=True), dim=0, keepdim=True)
-
-
-def identity_normalization(x):
-    return x
-
-
-NORMALIZATIONS = {
-    "l2": l2_normalization,
-    "max_l2": max_l2_normalization,
-    "l1": l1_normalization,
-    "max_l1": max_l1_normalization,
-    "identity": identity_normalization,
-}
-
-
-class DictionaryLayer(nn.Module):
-    def __init__(self, in_dimensions, nb_concepts, normalization="l2", use_multiplier=False):
-        super().__init__()
-        self.in_dimensions = in_dimensions
-        self.nb_concepts = nb_concepts
-        self.normalization = NORMALIZATIONS[normalization]
-        self._weights = nn.Parameter(torch.randn(nb_concepts, in_dimensions))
-        nn.init.xavier_uniform_(self._weights)
-        if use_multiplier:
-            self.multiplier = nn.Parameter(torch.tensor(0.0), requires_grad=True)
-        else:
-            self.register_buffer("multiplier", torch.tensor(0.0))
-        self._fused_dictionary = None
-
-    def forward(self, z):
-        return torch.matmul(z, self.get_dictionary())
-
-    def get_dictionary(self):
-        if self.training:
-            with torch.no_grad():
-                self._weights.data = self.normalization(self._weights)
-            return self._weights * torch.exp(self.multiplier)
-        return self._fused_dictionary
-
-    def train(self, mode=True):
-        if not mode:
-            self._fused_dictionary = self.get_dictionary()
-        return super().train(mode)
-
-
-class JumpSAE(nn.Module):
-    def __init__(self, input_size, nb_concepts, kernel="silverman", bandwith=1e-3,
-                 encoder_module="mlp_bn_1", normalization="l2", use_multiplier=False):
-        super().__init__()
-        self.encoder = make_encoder(encoder_module, input_size, nb_concepts)
-        self.dictionary = DictionaryLayer(input_size, nb_concepts, normalization, use_multiplier)
-        self.kernel_fn = KERNELS[kernel]
-        self.bandwith = torch.tensor(bandwith)
-        self.thresholds = nn.Parameter(torch.ones(nb_concepts) * (-3.0), requires_grad=True)
-
-    def encode(self, x):
-        pre_codes, _ = self.encoder(x)
-        codes = torch.relu(pre_codes)
-        codes = jump_relu(codes, torch.exp(self.thresholds), self.kernel_fn, self.bandwith)
-        return pre_codes, codes
-
-    def forward(self, x):
-        pre_codes, codes = self.encode(x)
-        return pre_codes, codes, self.dictionary(codes)
-
-
-def mse_loss(x, x_hat, pre_codes, codes, model, penalty):
-    return (x - x_hat).square().mean()
-
-
-def mse_l1_loss(x, x_hat, pre_codes, codes, model, penalty):
-    return (x - x_hat).square().mean() + penalty * codes.abs().mean()
-
-
-def mse_l0_loss(x, x_hat, pre_codes, codes, model, penalty):
-    mse = (x - x_hat).square().mean()
-    l0 = heaviside(torch.relu(pre_codes), torch.exp(model.thresholds), model.kernel_fn, model.bandwith)
+KERNELS = oc.JumpSAE._KERNELS
+
+
+def seed_model(dim, case, dtype=torch.float32):
+    """The seed's JumpSAE of a case (always a 1-D `input_shape`: the seed's MLP encoders take no
+    other; 2-D/3-D cases are our extension, fed the flattened tokens)."""
+    model = oc.JumpSAE(dim, case["nb_concepts"], kernel=case["kernel"], bandwidth=case["bandwith"],
+                       encoder_module=case["encoder"],
+                       dictionary_params={"normalization": case["normalization"],
+                                          "use_multiplier": case["use_multiplier"]})
+    return model.to(dtype)
+
+
+def mse_l0(x, x_hat, pre_codes, codes, model, penalty):
+    """Not in the seed: mse + penalty · mean over tokens of Σ_c heaviside(relu(pre), θ), built from
+    the seed's `heaviside` (its pseudo-gradient) and its mse (`_mse_with_penalty` without penalty)."""
+    mse = oc.losses._mse_with_penalty(x, x_hat, pre_codes, codes, None)
+    l0 = oc.heaviside(torch.relu(pre_codes), torch.exp(model.thresholds), model.kernel_fn,
+                      model.bandwidth)
     return mse + penalty * l0.sum(1).mean()
 
 
-LOSSES = {"mse": mse_loss, "mse_l1": mse_l1_loss, "mse_l0": mse_l0_loss}
-
-# ---------------------------------------------------------------------------------------------
-# safetensors, written by hand.
-# ---------------------------------------------------------------------------------------------
-
-DTYPES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64", np.dtype("int64"): "I64"}
-
-
-def save_safetensors(path, tensors, metadata):
-    """tensors: list of (name, np.ndarray); metadata: dict str -> str."""
-    header = {"__metadata__": metadata}
-    chunks = []
-    offset = 0
-    for name, array in tensors:
-        array = np.asarray(array)  # (np.ascontiguousarray would turn a 0-d array into [1])
-        raw = array.astype(array.dtype.newbyteorder("<")).tobytes(order="C")
-        header[name] = {"dtype": DTYPES[np.dtype(array.dtype.name)], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in chunks:
-            f.write(raw)
-
-
-def to_numpy(t):
-    t = t.detach().cpu()
-    if t.dtype == torch.int64:
-        return t.numpy().astype(np.int64)
-    return t.numpy().astype(np.float32)
-
+LOSSES = {  # (x, x_hat, pre_codes, codes, model, penalty) -> loss
+    "mse": lambda x, x_hat, pre, codes, model, p: oc.losses._mse_with_penalty(x, x_hat, pre, codes, None),
+    "mse_l1": lambda x, x_hat, pre, codes, model, p: oc.losses.mse_l1(x, x_hat, pre, codes, None, penalty=p),
+    "mse_l0": mse_l0,
+}
+GENERATOR = f"scripts/make_fixtures.py (seed overcomplete {seed_version()}, torch {torch.__version__})"
+LOSS_ORIGIN = {"mse": "seed losses._mse_with_penalty (no penalty)", "mse_l1": "seed losses.mse_l1",
+               "mse_l0": "ours: seed mse + penalty * mean_rows sum_c seed heaviside(relu(pre), exp(thresholds))"}
 
 # ---------------------------------------------------------------------------------------------
 # Cases.
@@ -352,8 +94,10 @@ CASES = (
         base_case("multiplier_eval", use_multiplier=True, mode="eval", kernel="triangular"),
         base_case("loss_mse", loss="mse"),
         base_case("loss_mse_l1", loss="mse_l1", penalty=0.05, kernel="rectangle"),
-        base_case("shape_seq", input_shape=[5, 8], batch=3, kernel="gaussian"),
-        base_case("shape_image", input_shape=[6, 3, 2], batch=2, nb_concepts=12, kernel="epanechnikov",
+        # Our extension (the seed's MLP encoders take 1-D inputs only): the seed's 1-D model fed the
+        # flattened tokens; the tests run the 2-D/3-D model on the unflattened input.
+        base_case("ext_shape_seq", input_shape=[5, 8], batch=3, kernel="gaussian"),
+        base_case("ext_shape_image", input_shape=[6, 3, 2], batch=2, nb_concepts=12, kernel="epanechnikov",
                   loss="mse_l1", penalty=0.05),
         base_case("large_bandwith", kernel="cosine", bandwith=0.5, nb_concepts=24, batch=16),
         # The seed's defaults (silverman, bandwith 1e-3, thresholds -3), nothing placed.
@@ -375,9 +119,7 @@ def build(case, seed):
     torch.manual_seed(seed)
     shape = case["input_shape"]
     dim = shape if isinstance(shape, int) else (shape[1] if len(shape) == 2 else shape[0])
-    model = JumpSAE(dim, case["nb_concepts"], kernel=case["kernel"], bandwith=case["bandwith"],
-                    encoder_module=case["encoder"], normalization=case["normalization"],
-                    use_multiplier=case["use_multiplier"])
+    model = seed_model(dim, case)
     with torch.no_grad():
         # Make the norms' affine parameters non-trivial, and the running statistics too.
         for module in model.modules():
@@ -447,12 +189,10 @@ def forward_backward(model, case, x_flat):
 
 
 def float64_twin(case, state, x_flat):
-    """The same model in float64, loaded from `state`, to measure the float32 rounding noise."""
-    dim = x_flat.shape[1]
-    twin = JumpSAE(dim, case["nb_concepts"], kernel=case["kernel"], bandwith=case["bandwith"],
-                   encoder_module=case["encoder"], normalization=case["normalization"],
-                   use_multiplier=case["use_multiplier"]).double()
-    twin.bandwith = torch.tensor(case["bandwith"], dtype=torch.float32).double()
+    """The same seed model in float64, loaded from `state`, to measure the float32 rounding noise.
+    (The seed's silverman kernel ends with `.float()`: its values stay float32-rounded there.)"""
+    twin = seed_model(x_flat.shape[1], case, torch.float64)
+    twin.bandwidth = torch.tensor(case["bandwith"], dtype=torch.float32).double()
     twin.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in state.items()})
     if case["mode"] == "eval":
         twin.eval()
@@ -508,6 +248,9 @@ def make_case(case):
         "normalization": case["normalization"], "use_multiplier": case["use_multiplier"],
         "mode": case["mode"], "loss": {"name": case["loss"], "penalty": case["penalty"]},
     }
+    origin = {"model": "seed JumpSAE(" + ("1-D, fed the flattened tokens: our extension" if not
+                                            isinstance(shape, int) else "as configured") + ")",
+              "loss": LOSS_ORIGIN[case["loss"]]}
     tensors = [("input.x", to_numpy(x))]
     tensors += [("state." + k, to_numpy(v)) for k, v in state.items()]
     tensors += [("out.pre_codes", to_numpy(pre)), ("out.codes", to_numpy(codes)),
@@ -522,7 +265,8 @@ def make_case(case):
         "gate_margin": f"{gate:.3g}",
         "edge_margin": f"{edge:.3g}",
         "float64_max_rel_err": json.dumps({k: float(f"{v:.3g}") for k, v in errs.items()}),
-        "generator": "scripts/make_fixtures.py (torch " + torch.__version__ + ")",
+        "origin": json.dumps(origin),
+        "generator": GENERATOR,
     }
     path = os.path.join(OUT_DIR, case["name"] + ".safetensors")
     save_safetensors(path, tensors, metadata)
@@ -557,13 +301,16 @@ def make_kernels():
     for name, fn in KERNELS.items():
         for key, b in KERNEL_BANDWITHS.items():
             b32 = torch.tensor(b, dtype=torch.float32)
-            v32 = kernel_call(fn, torch.from_numpy(x), b32)
-            v64 = kernel_call(fn, torch.from_numpy(x).double(), b32.double())
+            v32 = fn(torch.from_numpy(x), b32)
+            # the seed's kernels cast their masks with `.float()`; a 1-element (not 0-d) float64
+            # bandwidth makes torch promote the result to float64 (silverman's value part stays
+            # float32-rounded: its `.float()` wraps the whole product)
+            v64 = fn(torch.from_numpy(x).double(), b32.double().reshape(1))
             tensors.append((f"{name}.bw{key}", v32.numpy().astype(np.float32)))
             tensors.append((f"{name}.bw{key}.f64", v64.numpy().astype(np.float64)))
     metadata = {
         "bandwiths": json.dumps(KERNEL_BANDWITHS),
-        "generator": "scripts/make_fixtures.py (torch " + torch.__version__ + ")",
+        "generator": GENERATOR,
     }
     path = os.path.join(OUT_DIR, "kernels.safetensors")
     save_safetensors(path, tensors, metadata)
@@ -574,23 +321,6 @@ def make_kernels():
 # Read-back check: load state.* into a fresh model, replay, compare with the stored tensors.
 # ---------------------------------------------------------------------------------------------
 
-NP_DTYPES = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    metadata = header.pop("__metadata__", {})
-    tensors = {}
-    for name, e in header.items():
-        begin, end = e["data_offsets"]
-        data = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype=NP_DTYPES[e["dtype"]])
-        tensors[name] = torch.from_numpy(data.reshape(e["shape"]).copy())
-    return tensors, metadata
-
-
 def check_case(name):
     tensors, metadata = load_safetensors(os.path.join(OUT_DIR, name + ".safetensors"))
     config = json.loads(metadata["config"])
@@ -598,9 +328,7 @@ def check_case(name):
     dim = shape if isinstance(shape, int) else (shape[1] if len(shape) == 2 else shape[0])
     case = dict(input_shape=shape, kernel=config["kernel"], bandwith=config["bandwith"],
                 loss=config["loss"]["name"], penalty=config["loss"]["penalty"])
-    model = JumpSAE(dim, config["nb_concepts"], kernel=config["kernel"], bandwith=config["bandwith"],
-                    encoder_module=config["encoder"], normalization=config["normalization"],
-                    use_multiplier=config["use_multiplier"])
+    model = seed_model(dim, config)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("state.")})
     if config["mode"] == "eval":
         model.eval()

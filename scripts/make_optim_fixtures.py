@@ -17,6 +17,10 @@ import struct
 import numpy as np
 import torch
 
+from _fixture_io import seed
+
+oc = seed()
+
 STEPS = 6
 OUT = "tests/fixtures/optim/trajectories.safetensors"
 
@@ -77,16 +81,17 @@ def main():
         tensors.append((f"{case}.total", np.array([total.item()])))
         tensors += [(f"{case}.grad.{k}", p.grad.numpy().copy()) for k, p in params.items()]
 
-    # the seed library's CosineScheduler (overcomplete), re-implemented verbatim
-    sched_cases = {"cosine": (1e-3, 1e-5, 20, 5, 1e-6), "cosine_nowarmup": (5e-3, 0.0, 12, 0, 0.0)}
+    # the seed library's own CosineScheduler (overcomplete), through import_overcomplete.py;
+    # total == warmup (a warm-up only) is accepted by the seed
+    sched_cases = {"cosine": (1e-3, 1e-5, 20, 5, 1e-6), "cosine_nowarmup": (5e-3, 0.0, 12, 0, 0.0),
+                   "cosine_warmup_only": (2e-3, 1e-5, 6, 6, 1e-4)}
     for case, (base, final, total, warmup, start) in sched_cases.items():
-        warmup_schedule = np.linspace(start, base, warmup)
-        iters = np.arange(total - warmup)
-        schedule = final + 0.5 * (base - final) * (1 + np.cos(np.pi * iters / len(iters)))
-        schedule = torch.tensor(np.concatenate((warmup_schedule, schedule))).float()
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=42.0)
+        scheduler = oc.CosineScheduler(opt, base, final, total, warmup, start)
         lrs = []
-        for it in range(1, total + 3):  # step() sets lr = schedule[iter] after iter += 1
-            lrs.append(final if it >= total else schedule[it].item())
+        for _ in range(total + 2):
+            scheduler.step()
+            lrs.append(float(opt.param_groups[0]["lr"]))
         tensors.append((f"{case}.lrs", np.array(lrs)))
     meta = {
         "steps": str(STEPS),

@@ -115,8 +115,10 @@ export function topKIndices(row: Arr, k: number): number[] {
 /**
  * The seed's `top_k_auxiliary_loss` without its mse: penalty · mean((x − x̂ − A·D)²), where A keeps,
  * per row, the C/2 largest values of relu(preCodes) − codes (the strongest codes that did not
- * fire) and zeroes the rest. Gradients flow to x̂, to the selected pre-codes (through the ReLU),
- * to the codes (with a minus sign) and to the dictionary.
+ * fire) and zeroes the rest. A row with fewer than C/2 positive values fills its top-k with tied
+ * zeros: each of its z zeros is selected with weight (slots left)/z, the expectation over a
+ * uniformly random tie-break (see topKAuxiliaryLoss). Gradients flow to x̂, to the selected
+ * pre-codes (through the ReLU), to the codes (with a minus sign) and to the dictionary.
  */
 export function topKAuxTerm(
   x: Arr,
@@ -131,13 +133,21 @@ export function topKAuxTerm(
 ): TermResult {
   const k = Math.floor(C / 2);
   const aux = new Float64Array(B * C);
-  const selected = new Uint8Array(B * C);
+  const selected = new Float64Array(B * C); // selection weight: 1, or (slots left)/z for the z zeros
   const p = new Float64Array(C);
   for (let r = 0; r < B; r++) {
     for (let c = 0; c < C; c++) p[c] = Math.max(preCodes[r * C + c], 0) - codes[r * C + c];
+    let taken = 0;
     for (const c of topKIndices(p, k)) {
+      if (p[c] === 0) break;
       aux[r * C + c] = p[c];
       selected[r * C + c] = 1;
+      taken++;
+    }
+    if (taken < k) { // tied zeros fill the top-k: each of the z zeros by (k − taken)/z
+      let zeros = 0;
+      for (let c = 0; c < C; c++) if (p[c] === 0) zeros++;
+      for (let c = 0; c < C; c++) if (p[c] === 0) selected[r * C + c] = (k - taken) / zeros;
     }
   }
   const n = B * D;
@@ -161,7 +171,7 @@ export function topKAuxTerm(
     for (let c = 0; c < C; c++) {
       let s = 0;
       for (let j = 0; j < D; j++) s += e[r * D + j] * dictionary[c * D + j];
-      dAux[r * C + c] = selected[r * C + c] ? g * s : 0;
+      dAux[r * C + c] = selected[r * C + c] * g * s;
       const a = aux[r * C + c];
       if (a !== 0) { for (let j = 0; j < D; j++) dDictionary[c * D + j] += g * a * e[r * D + j]; }
     }

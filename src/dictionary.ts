@@ -2,7 +2,7 @@ import type { Backend, DeviceBuffer, NormalizationKind } from "./backends/backen
 import { gradOf, valueOf, Workspace } from "./layers/layer.ts";
 import { Parameter } from "./parameter.ts";
 import type { Random } from "./random.ts";
-import { formatShape, type Tensor, type TensorLike, toTensor } from "./tensor.ts";
+import { assertFinite, formatShape, type Tensor, type TensorLike, toTensor } from "./tensor.ts";
 
 /** Names of the seed's dictionary normalizations. */
 export const NORMALIZATION_NAMES = ["l2", "max_l2", "l1", "max_l1", "identity"] as const;
@@ -60,6 +60,7 @@ export class DictionaryLayer {
           }`,
         );
       }
+      assertFinite(t.data, "dictionaryParams.initializer");
       initial = Float32Array.from(t.data);
     } else {
       initial = rng.uniform(nbConcepts * dim, Math.sqrt(6 / (nbConcepts + dim)));

@@ -1,4 +1,5 @@
 import type { Backend, DeviceBuffer, PseudoGradient } from "./backends/backend.ts";
+import { checkOptions } from "./_options.ts";
 import { type BackendOptions, createBackend, type Device, DEVICES } from "./backends/select.ts";
 import { DictionaryLayer, type DictionaryParams } from "./dictionary.ts";
 import {
@@ -13,6 +14,7 @@ import { type RunContext, valueOf, Workspace } from "./layers/layer.ts";
 import type { Loss, LossContext } from "./losses.ts";
 import { Parameter } from "./parameter.ts";
 import { Random } from "./random.ts";
+import { encoderMismatchHint } from "./state_dict_hint.ts";
 import {
   assertFinite,
   formatShape,
@@ -110,10 +112,18 @@ export class JumpSAE {
   readonly nbConcepts: number;
   /** Channel dimension D that tokens are encoded from and decoded to. */
   readonly dim: number;
-  readonly kernel: KernelName;
+  /** Pseudo-gradient kernel of the threshold (change it with `setPseudoGradient`). */
+  get kernel(): KernelName {
+    return this.#kernel;
+  }
   /** Kernel bandwith ε (the seed's spelling). */
-  readonly bandwith: number;
-  readonly pseudoGradient: PseudoGradientMode;
+  get bandwith(): number {
+    return this.#bandwith;
+  }
+  /** Threshold gradient mode, see `JumpSAEOptions.pseudoGradient`. */
+  get pseudoGradient(): PseudoGradientMode {
+    return this.#pseudoGradientMode;
+  }
   readonly device: Device;
   readonly encoder: Encoder;
   readonly dictionary: DictionaryLayer;
@@ -124,6 +134,9 @@ export class JumpSAE {
   /** Whether the encoder sees x − b_dec. */
   readonly centerInput: boolean;
 
+  #kernel: KernelName;
+  #bandwith: number;
+  #pseudoGradientMode: PseudoGradientMode;
   #params = new Map<string, Parameter>();
   #training = true;
   /** The mode of the call now running: the mode when it was made, not when it runs. */
@@ -171,26 +184,15 @@ export class JumpSAE {
         `options must be an object, got ${options === null ? "null" : typeof options}`,
       );
     }
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) {
-        throw new TypeError(
-          `Unknown option ${key}: expected one of ${[...OPTION_KEYS].join(", ")}`,
-        );
-      }
-    }
-    const kernel = options.kernel ?? "silverman";
-    if (!isKernelName(kernel)) {
-      throw new RangeError(
-        `kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`,
-      );
-    }
-    this.kernel = kernel;
-    this.bandwith = checkBandwith(options);
-    const mode = options.pseudoGradient ?? "overcomplete";
-    if (mode !== "overcomplete" && mode !== "paper") {
-      throw new RangeError(`pseudoGradient must be "overcomplete" or "paper", got ${String(mode)}`);
-    }
-    this.pseudoGradient = mode;
+    checkOptions(options, [...OPTION_KEYS], "new JumpSAE(inputShape, nbConcepts, options)");
+    const pg = checkPseudoGradient(options, {
+      kernel: "silverman",
+      bandwith: 1e-3,
+      pseudoGradient: "overcomplete",
+    });
+    this.#kernel = pg.kernel;
+    this.#bandwith = pg.bandwith;
+    this.#pseudoGradientMode = pg.pseudoGradient;
     const device = options.device ?? "auto";
     if (!DEVICES.includes(device)) {
       throw new RangeError(`device must be one of ${DEVICES.join(", ")}, got ${String(device)}`);
@@ -365,6 +367,34 @@ export class JumpSAE {
     }
   }
 
+  /**
+   * Changes how the threshold is trained from the next call on (the seed's `kernel_fn` and
+   * `bandwidth` attributes, which PyTorch users set on the module): the kernel, the bandwith
+   * (or `bandwidth`) and the pseudo-gradient mode. Forward outputs do not depend on them.
+   *
+   * @param options Any of `kernel`, `bandwith`/`bandwidth`, `pseudoGradient`; the others stay.
+   */
+  setPseudoGradient(
+    options: Pick<JumpSAEOptions, "kernel" | "bandwith" | "bandwidth" | "pseudoGradient">,
+  ): void {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `options must be an object, got ${options === null ? "null" : typeof options}`,
+      );
+    }
+    for (const key of Object.keys(options)) {
+      if (!["kernel", "bandwith", "bandwidth", "pseudoGradient"].includes(key)) {
+        throw new TypeError(
+          `Unknown option ${key}: expected one of kernel, bandwith, bandwidth, pseudoGradient`,
+        );
+      }
+    }
+    const pg = checkPseudoGradient(options, this);
+    this.#kernel = pg.kernel;
+    this.#bandwith = pg.bandwith;
+    this.#pseudoGradientMode = pg.pseudoGradient;
+  }
+
   get #pg(): PseudoGradient {
     return { kernel: this.kernel, bandwidth: this.bandwith, mode: this.pseudoGradient };
   }
@@ -414,10 +444,10 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes and codes, [tokens, nbConcepts]
    */
-  encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
+  async encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [preCodes, codes] = await this.#inChunks(
         be,
         tokens,
@@ -505,7 +535,7 @@ export class JumpSAE {
    * @param z [tokens, nbConcepts]
    * @returns x̂, [tokens, dim]
    */
-  decode(z: TensorLike): Promise<Tensor> {
+  async decode(z: TensorLike): Promise<Tensor> {
     const t = toTensor(z, "z");
     if (t.shape.length !== 2 || t.shape[1] !== this.nbConcepts) {
       throw new RangeError(
@@ -513,7 +543,7 @@ export class JumpSAE {
       );
     }
     assertFinite(t.data, "z");
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [xHat] = await this.#inChunks(be, t, [this.dim], async (part) => {
         const rows = part.shape[0];
         const codes = this.#codes.get(be, rows * this.nbConcepts);
@@ -530,11 +560,11 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @returns pre-codes, codes [tokens, nbConcepts] and x̂ [tokens, dim]
    */
-  forward(x: TensorLike): Promise<SAEOutput> {
+  async forward(x: TensorLike): Promise<SAEOutput> {
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
     const C = this.nbConcepts;
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [preCodes, codes, xHat] = await this.#inChunks(
         be,
         tokens,
@@ -568,9 +598,9 @@ export class JumpSAE {
    * @param x [batch, ...inputShape]
    * @param loss e.g. `losses.mseL0(1e-3)`
    */
-  valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
+  async valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
     const tokens = this.#prepareBackward(x, loss);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const { pre, codes, xHat, value } = await this.#backwardOn(be, tokens, loss);
       const B = tokens.shape[0], C = this.nbConcepts;
       const grads: Record<string, Tensor> = {};
@@ -591,9 +621,9 @@ export class JumpSAE {
    * Like `valueAndGrad` but reads back only the loss: gradients stay in each parameter's
    * `grad` buffer on the backend, for an optimizer to use.
    */
-  lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
+  async lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
     const tokens = this.#prepareBackward(x, loss);
-    return this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
+    return await this.#run(async (be) => (await this.#backwardOn(be, tokens, loss)).value);
   }
 
   #prepareBackward(x: TensorLike, loss: Loss): Tensor {
@@ -691,7 +721,7 @@ export class JumpSAE {
    * exact shape; extra keys are an error unless `strict` is false. Nothing changes if any check
    * fails. In eval mode the dictionary is projected and fused again from the loaded weights.
    */
-  loadStateDict(
+  async loadStateDict(
     dict: Record<string, TensorLike>,
     options: { strict?: boolean } = {},
   ): Promise<void> {
@@ -705,14 +735,18 @@ export class JumpSAE {
       for (const key of Object.keys(dict)) {
         if (!this.#params.has(key)) {
           throw new RangeError(
-            `Unexpected key ${key} in state dict (pass { strict: false } to ignore it)`,
+            `Unexpected key ${key} in state dict (pass { strict: false } to ignore it)` +
+              encoderMismatchHint(this.#params.keys(), Object.keys(dict)),
           );
         }
       }
     }
     const values = new Map<Parameter, Float32Array>();
     for (const [key, p] of this.#params) {
-      if (!(key in dict)) throw new RangeError(`Missing key ${key} in state dict`);
+      if (!(key in dict)) {
+        const hint = encoderMismatchHint(this.#params.keys(), Object.keys(dict));
+        throw new RangeError(`Missing key ${key} in state dict${hint}`);
+      }
       const t = toTensor(dict[key], key);
       if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
         throw new RangeError(
@@ -727,7 +761,7 @@ export class JumpSAE {
       }
       values.set(p, Float32Array.from(t.data));
     }
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       for (const [p, data] of values) {
         p.initial = data;
         if (p.value) be.upload(p.value, data);
@@ -742,6 +776,11 @@ export class JumpSAE {
     this.#disposed = true;
     this.#backend?.then((be) => be.dispose(), () => {});
     this.#backend = null;
+  }
+
+  /** `dispose()`, for `using sae = new JumpSAE(…)`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 
@@ -760,14 +799,33 @@ function checkInputShape(shape: number | readonly number[]): readonly number[] {
   return dims;
 }
 
-function checkBandwith(options: JumpSAEOptions): number {
+function checkPseudoGradient(
+  options: Pick<JumpSAEOptions, "kernel" | "bandwith" | "bandwidth" | "pseudoGradient">,
+  defaults: { kernel: KernelName; bandwith: number; pseudoGradient: PseudoGradientMode },
+): { kernel: KernelName; bandwith: number; pseudoGradient: PseudoGradientMode } {
+  const kernel = options.kernel ?? defaults.kernel;
+  if (!isKernelName(kernel)) {
+    throw new RangeError(
+      `kernel must be one of ${KERNEL_NAMES.join(", ")}, got ${String(kernel)}`,
+    );
+  }
+  const pseudoGradient = options.pseudoGradient ?? defaults.pseudoGradient;
+  if (pseudoGradient !== "overcomplete" && pseudoGradient !== "paper") {
+    throw new RangeError(
+      `pseudoGradient must be "overcomplete" or "paper", got ${String(pseudoGradient)}`,
+    );
+  }
+  return { kernel, bandwith: checkBandwith(options, defaults.bandwith), pseudoGradient };
+}
+
+function checkBandwith(options: JumpSAEOptions, fallback: number): number {
   const { bandwith, bandwidth } = options;
   if (bandwith !== undefined && bandwidth !== undefined && bandwith !== bandwidth) {
     throw new RangeError(
       `bandwith (${bandwith}) and bandwidth (${bandwidth}) disagree: give one of them`,
     );
   }
-  const value = bandwith ?? bandwidth ?? 1e-3;
+  const value = bandwith ?? bandwidth ?? fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
     throw new RangeError(`bandwith must be a finite number > 0, got ${value}`);
   }

@@ -57,6 +57,9 @@ export interface Loss {
    * run. `trainSae` calls it before every step; without it such a loss counts its own calls.
    */
   setStep?(step: number): void;
+  /** State of a loss that adapts during training (e.g. `l0Controller`), saved in checkpoints. */
+  stateDict?(): unknown;
+  loadStateDict?(state: unknown): void;
 }
 
 /** Mean over all elements of (x − x̂)². */
@@ -70,15 +73,17 @@ export function mse(): Loss {
   };
 }
 
-/** The seed's `mse_l1`: mse + penalty · mean(|codes|). */
+/**
+ * The seed's `mse_l1`: mse + penalty · Σ|codes| over the whole batch (the seed's
+ * `mean(l1(codes)) · penalty`, where `l1` already sums every entry to one number).
+ */
 export function mseL1(penalty = 1.0): Loss {
   checkPenalty(penalty);
   return {
     name: "mseL1",
     accumulate(ctx) {
       mse().accumulate(ctx);
-      const n = ctx.rows * ctx.concepts;
-      ctx.backend.absSum(ctx.loss, ctx.dCodes, ctx.codes, n, penalty / n);
+      ctx.backend.absSum(ctx.loss, ctx.dCodes, ctx.codes, ctx.rows * ctx.concepts, penalty);
     },
   };
 }
@@ -407,8 +412,16 @@ export function mseElastic(alpha = 0.5): Loss {
 /**
  * The seed's `top_k_auxiliary_loss` (AuxK, Gao et al. 2024): mse + penalty · mean((x − x̂ − A·D)²)
  * where A keeps, per token, the C/2 largest values of relu(preCodes) − codes, i.e. asks the
- * strongest codes that did not fire to explain the residual. Computed on the host; ties in the
- * top-k are broken by the lower index.
+ * strongest codes that did not fire to explain the residual. Computed on the host.
+ *
+ * Tie rule: relu(preCodes) − codes is 0 wherever a code fired or its pre-code is ≤ 0, so a row
+ * with fewer than C/2 positive values fills the seed's top-k with tied zeros, and which ones
+ * torch.topk returns is unspecified. They add nothing to the value, but a selected zero passes a
+ * gradient to its code (and so to the threshold's pseudo-gradient). Here each of a row's z tied
+ * zeros is selected with weight (slots left)/z: the gradient is the expectation of the seed's
+ * over a uniformly random tie-break, independent of the order of the concepts. The value and the
+ * gradient at every positive entry are the seed's. Ties between equal positive values (measure
+ * zero) go to the lower index.
  */
 export function topKAuxiliaryLoss(penalty = 0.1): Loss {
   checkPenalty(penalty);

@@ -36,6 +36,13 @@ export function formatShape(shape: readonly number[]): string {
  */
 export function toTensor(value: TensorLike, name: string): Tensor {
   if (Array.isArray(value)) return fromNested(value, name);
+  if (ArrayBuffer.isView(value)) {
+    const n = (value as unknown as ArrayLike<number>).length;
+    throw new TypeError(
+      `${name} is a bare ${value.constructor.name} of ${n} values, expected a shape with it: ` +
+        `{ data: ${name}, shape: [rows, dim] } (rows × dim = ${n}) or nested arrays`,
+    );
+  }
   if (value === null || typeof value !== "object" || !("data" in value) || !("shape" in value)) {
     throw new TypeError(
       `${name} must be a Tensor, { data, shape } or nested arrays, got ${typeof value}`,

@@ -13,9 +13,9 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "jumpsae_build_web_" });
     try {
-      // The library itself: its WASM worker (siblingModule) is bundled beside it.
+      // The library itself: its WASM worker (new URL("./worker.ts", …)) is bundled beside it.
       const sizes = await buildWeb({ out: `${dir}/lib` });
-      for (const file of ["app.js", "jumpsae.js", "worker.js"]) {
+      for (const file of ["app.js", "jumpsae.js", "src_backends_wasm_worker.js"]) {
         assert(sizes[file] > 0, `${file} missing from ${Object.keys(sizes)}`);
       }
       const app = await Deno.readTextFile(`${dir}/lib/app.js`);

@@ -488,3 +488,40 @@ Deno.test("the CLI names the problem: wrong shapes, budgets, missing options, ba
     sae.dispose();
   });
 });
+
+Deno.test("train with no flag but -o: recipe jumpsae, 4×dim concepts, held-out L0 at √dim", async () => {
+  await withTempDir(async (dir) => {
+    const D = 16, rows = 3072;
+    // sparse non-negative combinations of 48 random directions: data with a sparse structure
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const atoms = new Float32Array(48 * D).map(() => rand() - 0.5);
+    const x = new Float32Array(rows * D);
+    for (let r = 0; r < rows; r++) {
+      for (let a = 0; a < 48; a++) {
+        if (rand() < 3 / 48) {
+          for (let d = 0; d < D; d++) x[r * D + d] += rand() * atoms[a * D + d];
+        }
+      }
+    }
+    const half = (a: number, b: number) => ({ data: x.slice(a * D, b * D), shape: [b - a, D] });
+    await Deno.writeFile(`${dir}/train.npy`, saveNpy(half(0, 2048)));
+    await Deno.writeFile(`${dir}/test.npy`, saveNpy(half(2048, rows)));
+    const r = await run("train", `${dir}/train.npy`, "-o", `${dir}/sae.safetensors`, "-e", "40");
+    equal(r.status, 0, r.err);
+    ok(r.err.includes("recipe jumpsae, target L0 4"), r.err);
+    ok(/L0 \d+\.\d\/4/.test(r.bar), "the progress shows L0 against the target");
+    ok(r.out.includes("thresholds calibrated to L0 4"), r.out);
+    const sae = await loadPretrained(`${dir}/sae.safetensors`, { device: "cpu" });
+    equal(sae.nbConcepts, 64);
+    sae.dispose();
+    const e = await run("eval", `${dir}/sae.safetensors`, `${dir}/test.npy`, "--json");
+    equal(e.status, 0, e.err);
+    const report = JSON.parse(e.out);
+    ok(Math.abs(report.l0 / 4 - 1) < 0.1, `held-out L0 ${report.l0}, target 4`);
+    ok(report.r2 > 0.5, `held-out R² ${report.r2}`);
+    const s = await run("train", `${dir}/train.npy`, "-o", `${dir}/lens`, "--to", "saelens");
+    equal(s.status, 2, "refused before training");
+    ok(s.err.includes("--encoder linear"), s.err);
+  });
+});

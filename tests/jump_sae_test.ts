@@ -322,9 +322,10 @@ Deno.test("losses: mse, mseL1 and mseL0 values by hand", async () => {
   const state = await sae.stateDict();
   await sae.loadStateDict({ ...state, thresholds: t([Math.log(0.5), Math.log(0.5)], [2]) });
   const x = t([0.25, 1, -1, 2], [2, 2]); // codes [[0, 1], [0, 2]], x̂ = codes
-  // mse = (0.25² + 0 + 1 + 0)/4 = 0.265625; mean|codes| = 3/4; L0 = mean over batch of count = 1
+  // mse = (0.25² + 0 + 1 + 0)/4 = 0.265625; Σ|codes| = 3 (the seed's mse_l1 sums over the batch);
+  // L0 = mean over batch of count = 1
   approx([(await sae.valueAndGrad(x, losses.mse())).loss], [0.265625]);
-  approx([(await sae.valueAndGrad(x, losses.mseL1(2))).loss], [0.265625 + 2 * 0.75]);
+  approx([(await sae.valueAndGrad(x, losses.mseL1(2))).loss], [0.265625 + 2 * 3]);
   approx([(await sae.valueAndGrad(x, losses.mseL0(3))).loss], [0.265625 + 3 * 1]);
   approx([(await sae.valueAndGrad(x, losses.sum(losses.mse(), losses.mse()))).loss], [
     2 * 0.265625,

@@ -211,7 +211,10 @@ Deno.test("losses on the backend: value and every gradient buffer match the form
   };
   const cases: [Loss, TermResult][] = [
     [losses.mse(), mseTerm(t32.x, t32.xHat)],
-    [losses.mseL1(0.3), addTerms(mseTerm(t32.x, t32.xHat), l1Term(t32.codes, 0.3))],
+    [ // the seed's mse_l1 sums |z| over the batch: l1Term's mean times the number of entries
+      losses.mseL1(0.3),
+      addTerms(mseTerm(t32.x, t32.xHat), l1Term(t32.codes, 0.3 * t32.codes.length)),
+    ],
     [losses.mseHoyer(0.7), addTerms(mseTerm(t32.x, t32.xHat), hoyerTerm(t32.codes, B, C, 0.7))],
     [losses.mseKappa4(0.7), addTerms(mseTerm(t32.x, t32.xHat), kappa4Term(t32.codes, B, C, 0.7))],
     [
@@ -305,7 +308,7 @@ Deno.test("hostLoss(): a custom loss equals its built-in twin through the model,
   try {
     const penalty = 0.05;
     const custom = losses.hostLoss(({ x, xHat, codes }) => {
-      const m = mseTerm(x.data, xHat.data), l = l1Term(codes.data, penalty);
+      const m = mseTerm(x.data, xHat.data), l = l1Term(codes.data, penalty * codes.data.length);
       return { value: m.value + l.value, grads: { xHat: m.dXHat, codes: l.dCodes } };
     }, { name: "customMseL1", touchesPreCodes: false });
     const a = await sae.valueAndGrad(x, custom);

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./_io_assert.ts";
 import { createNpyWriter, loadNpy, openNpy, saveNpy } from "../src/io/npy.ts";
+import { FormatError } from "../src/errors.ts";
 
 const FIXTURES = new URL("./fixtures/io/", import.meta.url);
 const expected: Record<string, { shape: number[]; data: number[] }> = JSON.parse(
@@ -119,57 +120,67 @@ Deno.test("loadNpy() refuses truncated and malformed files with the right error"
   const h = (s: string, n = 0) => handmade(s, new Uint8Array(n));
   const big = new Uint8Array(8);
   new DataView(big.buffer).setBigInt64(0, 2n ** 60n, true);
-  const cases: [string, Uint8Array, ErrorConstructor, string][] = [
-    ["empty", new Uint8Array(0), RangeError, "truncated"],
-    ["magic only", good.subarray(0, 6), RangeError, "truncated"],
-    ["header cut", good.subarray(0, 100), RangeError, "truncated"],
-    ["data cut", good.subarray(0, good.length - 1), RangeError, "truncated"],
-    ["trailing data", new Uint8Array([...good, 0, 0, 0, 0]), RangeError, "expected 48"],
-    ["bad magic", new Uint8Array(good).fill(0x41, 0, 1), TypeError, "magic"],
-    ["version 4", new Uint8Array(good).fill(4, 6, 7), RangeError, "version 4.0"],
-    ["not a dict", h("[1, 2]"), TypeError, "expected a dict"],
+  const cases: [string, Uint8Array, typeof FormatError | ErrorConstructor, string][] = [
+    ["empty", new Uint8Array(0), FormatError, "truncated"],
+    ["magic only", good.subarray(0, 6), FormatError, "truncated"],
+    ["header cut", good.subarray(0, 100), FormatError, "truncated"],
+    ["data cut", good.subarray(0, good.length - 1), FormatError, "truncated"],
+    ["trailing data", new Uint8Array([...good, 0, 0, 0, 0]), FormatError, "expected 48"],
+    ["bad magic", new Uint8Array(good).fill(0x41, 0, 1), FormatError, "magic"],
+    ["version 4", new Uint8Array(good).fill(4, 6, 7), FormatError, "version 4.0"],
+    ["not a dict", h("[1, 2]"), FormatError, "expected a dict"],
     [
       "garbage",
       h("{'descr': '<f4', 'shape': (2,), 'fortran_order': Fals}"),
-      TypeError,
+      FormatError,
       "malformed",
     ],
-    ["missing key", h("{'descr': '<f4', 'shape': (2,)}"), TypeError, "descr, fortran_order, shape"],
-    ["complex", h("{'descr': '<c8', 'fortran_order': False, 'shape': (1,)}", 8), RangeError, "<c8"],
+    [
+      "missing key",
+      h("{'descr': '<f4', 'shape': (2,)}"),
+      FormatError,
+      "descr, fortran_order, shape",
+    ],
+    [
+      "complex",
+      h("{'descr': '<c8', 'fortran_order': False, 'shape': (1,)}", 8),
+      FormatError,
+      "<c8",
+    ],
     [
       "unicode",
       h("{'descr': '<U3', 'fortran_order': False, 'shape': (1,)}", 12),
-      RangeError,
+      FormatError,
       "<U3",
     ],
     [
       "f16 bytes",
       h("{'descr': '<f16', 'fortran_order': False, 'shape': (1,)}", 16),
-      RangeError,
+      FormatError,
       "<f16",
     ],
     [
       "structured",
       h("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", 4),
-      RangeError,
+      FormatError,
       "structured",
     ],
     [
       "negative dim",
       h("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}"),
-      TypeError,
+      FormatError,
       "shape",
     ],
     [
       "bad order",
       h("{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}", 4),
-      TypeError,
+      FormatError,
       "fortran_order",
     ],
     [
       "i8 too large",
       handmade("{'descr': '<i8', 'fortran_order': False, 'shape': (1,)}", big),
-      RangeError,
+      FormatError,
       "2^53",
     ],
   ];
@@ -222,11 +233,11 @@ Deno.test("openNpy() refuses Fortran order, scalars and truncated files", async 
     await assertRejects(() => openNpy(`${dir}/s.npy`), RangeError, "scalar");
     const good = await fixture("f4_le");
     await Deno.writeFile(`${dir}/cut.npy`, good.subarray(0, good.length - 4));
-    await assertRejects(() => openNpy(`${dir}/cut.npy`), RangeError, "truncated");
+    await assertRejects(() => openNpy(`${dir}/cut.npy`), FormatError, "truncated");
     await Deno.writeFile(`${dir}/head.npy`, good.subarray(0, 40));
-    await assertRejects(() => openNpy(`${dir}/head.npy`), RangeError, "truncated");
+    await assertRejects(() => openNpy(`${dir}/head.npy`), FormatError, "truncated");
     await Deno.writeFile(`${dir}/tiny.npy`, good.subarray(0, 3));
-    await assertRejects(() => openNpy(`${dir}/tiny.npy`), RangeError, "truncated");
+    await assertRejects(() => openNpy(`${dir}/tiny.npy`), FormatError, "truncated");
   });
 });
 
@@ -265,4 +276,83 @@ Deno.test("createNpyWriter() appends rows and patches the row count at close", a
       "<f4",
     );
   });
+});
+
+Deno.test("loadNpy() header is bounded: nesting, length, axes and Python literal rules", () => {
+  const deep = "(".repeat(9_000);
+  const cases: [string, Uint8Array, string][] = [
+    ["deep nesting", handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': ${deep}`), "flat"],
+    [
+      "nested dict",
+      handmade(`{'descr': {'a': 1}, 'fortran_order': False, 'shape': (1,)}`),
+      "value",
+    ],
+    ["60000 open brackets", handmade("(".repeat(60_000)), "at most 10000"],
+    ["header over 10000 bytes", handmade(" ".repeat(10_001)), "at most 10000"],
+    ["v2 header of 4 GB", handmade(" ".repeat(4), undefined, 2).fill(0xff, 8, 12), "at most 10000"],
+    [
+      "65 axes",
+      handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (${"1, ".repeat(65)})}`),
+      "at most 64",
+    ],
+    ["(3) is not a tuple", handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (3)}`), "3"],
+    [
+      "a list is not a tuple",
+      handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': [3]}`),
+      "tuple",
+    ],
+    [
+      "leading zeros",
+      handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (03,)}`),
+      "a value",
+    ],
+    ["float dim", handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (3.0,)}`), "a value"],
+    [
+      "escapes",
+      handmade(`{'descr': '\\x3cf4', 'fortran_order': False, 'shape': (1,)}`),
+      "plain string",
+    ],
+    [
+      "__proto__ key",
+      handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (1,), '__proto__': 1}`),
+      "__proto__",
+    ],
+    [
+      "L suffix in v3",
+      handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (1L,)}`, undefined, 3),
+      "a value",
+    ],
+    [
+      "2^53 bytes",
+      handmade(`{'descr': '<f8', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576)}`),
+      "2^53",
+    ],
+  ];
+  for (const [label, bytes, text] of cases) {
+    assertThrows(() => loadNpy(bytes), FormatError, text, label);
+  }
+  // Python 2's long suffix is accepted in versions 1 and 2, as numpy's header filter does.
+  const long = handmade(
+    `{'descr': '<f4', 'fortran_order': False, 'shape': (1L,)}`,
+    new Uint8Array(4),
+  );
+  assertEquals([...loadNpy(long).shape], [1]);
+  // `00` is a valid Python integer (zero).
+  assertEquals([
+    ...loadNpy(handmade(`{'descr': '<f4', 'fortran_order': False, 'shape': (00,)}`)).shape,
+  ], [0]);
+  // A FormatError says where.
+  const cut = handmade(
+    `{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}`,
+    new Uint8Array(3),
+  );
+  const error = (() => {
+    try {
+      loadNpy(cut);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(error instanceof FormatError && error instanceof RangeError);
+  assertEquals([error.name, error.file, error.offset], ["FormatError", ".npy file", 65]);
 });

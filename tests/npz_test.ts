@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertRejects } from "./_io_assert.ts";
 import { loadNpz, saveNpz } from "../src/io/npz.ts";
 import { crc32 } from "../src/io/_crc32.ts";
-import { loadNpy } from "../src/io/npy.ts";
+import { loadNpy, saveNpy } from "../src/io/npy.ts";
+import { FormatError } from "../src/errors.ts";
 
 const FIXTURES = new URL("./fixtures/io/", import.meta.url);
 const expected: Record<string, { shape: number[]; data: number[] }> = JSON.parse(
@@ -80,7 +81,7 @@ Deno.test("loadNpz() reads ZIP64 extra fields and end records", async () => {
   await check(patched, "ZIP64 end record only");
   const noLocator = new Uint8Array(patched);
   noLocator[end - 20] = 0;
-  await assertRejects(() => loadNpz(noLocator), RangeError, "locator");
+  await assertRejects(() => loadNpz(noLocator), FormatError, "locator");
 });
 
 Deno.test("saveNpz() writes stored members with correct CRCs, and compressed ones on request", async () => {
@@ -123,7 +124,8 @@ Deno.test("saveNpz() writes stored members with correct CRCs, and compressed one
   assertEquals([...await saveNpz(dict)], [...stored]);
   const half = await loadNpz(await saveNpz({ x: [0.1] }, { dtype: "<f2" }));
   assertEquals(half.x.data[0], 0.0999755859375);
-  assertEquals(await loadNpz(await saveNpz({})), {});
+  const empty = await loadNpz(await saveNpz({}));
+  assertEquals([Object.keys(empty), Object.getPrototypeOf(empty)], [[], null]);
 });
 
 Deno.test("loadNpz() refuses truncated and corrupted archives with the right error", async () => {
@@ -139,14 +141,14 @@ Deno.test("loadNpz() refuses truncated and corrupted archives with the right err
   const zMembers = listZip(compressed);
   const zDataAt = zMembers[0].data.byteOffset + 5;
   const methodAt = stored.length - 22 - (46 + 5) * 2 + 10; // method of the first central entry
-  const cases: [string, Uint8Array, ErrorConstructor, string][] = [
-    ["empty", new Uint8Array(0), RangeError, "truncated"],
-    ["cut end", stored.subarray(0, stored.length - 10), RangeError, "end of central directory"],
-    ["cut half", stored.subarray(0, 300), RangeError, "end of central directory"],
-    ["not zip", new Uint8Array(100).fill(7), RangeError, "end of central directory"],
-    ["bad CRC", flip(stored, dataAt), RangeError, "CRC-32"],
-    ["bad deflate", flip(compressed, zDataAt), RangeError, "a.npy"],
-    ["bad method", flip(stored, methodAt), RangeError, "compression method"],
+  const cases: [string, Uint8Array, typeof FormatError, string][] = [
+    ["empty", new Uint8Array(0), FormatError, "truncated"],
+    ["cut end", stored.subarray(0, stored.length - 10), FormatError, "end of central directory"],
+    ["cut half", stored.subarray(0, 300), FormatError, "end of central directory"],
+    ["not zip", new Uint8Array(100).fill(7), FormatError, "end of central directory"],
+    ["bad CRC", flip(stored, dataAt), FormatError, "CRC-32"],
+    ["bad deflate", flip(compressed, zDataAt), FormatError, "a.npy"],
+    ["bad method", flip(stored, methodAt), FormatError, "compression method"],
   ];
   for (const [label, bytes, ErrorClass, text] of cases) {
     await assertRejects(() => loadNpz(bytes), ErrorClass, text, label);
@@ -160,9 +162,114 @@ Deno.test("loadNpz() refuses truncated and corrupted archives with the right err
   const fixedCrc = crc32(copy.subarray(m.data.byteOffset, m.data.byteOffset + m.size));
   view.setUint32(14, fixedCrc, true);
   view.setUint32(copy.length - 22 - 46 - 5 + 16, fixedCrc, true);
-  await assertRejects(() => loadNpz(copy), TypeError, '"x.npy"');
+  await assertRejects(() => loadNpz(copy), FormatError, '"x.npy"');
   // deno-lint-ignore no-explicit-any
   await assertRejects(() => loadNpz([1] as any), TypeError, "Uint8Array");
   // deno-lint-ignore no-explicit-any
   await assertRejects(() => saveNpz([1] as any), TypeError, "dict");
+});
+
+/** Offsets of the end record and of each central entry of a small archive without comments. */
+function layout(bytes: Uint8Array) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = bytes.length - 22;
+  const central: number[] = [];
+  let at = view.getUint32(end + 16, true);
+  for (let k = 0; k < view.getUint16(end + 10, true); k++) {
+    central.push(at);
+    at += 46 + view.getUint16(at + 28, true) + view.getUint16(at + 30, true);
+  }
+  return { view, end, central };
+}
+
+Deno.test("loadNpz() follows the central directory and refuses what contradicts it", async () => {
+  const good = await saveNpz({ a: [1, 2, 3], b: [4, 5] });
+  const edit = (change: (l: ReturnType<typeof layout>, copy: Uint8Array) => void) => {
+    const copy = new Uint8Array(good);
+    change(layout(copy), copy);
+    return copy;
+  };
+  const cases: [string, Uint8Array, string][] = [
+    [
+      "lowered entry count",
+      edit(({ view, end }) => {
+        view.setUint16(end + 8, 1, true);
+        view.setUint16(end + 10, 1, true);
+      }),
+      "after its 1 declared entries",
+    ],
+    [
+      "overlapping members",
+      edit(({ view, central }) => {
+        view.setUint32(central[0] + 20, 150, true);
+        view.setUint32(central[0] + 24, 150, true);
+      }),
+      "overlaps",
+    ],
+    [
+      "two entries for one local header",
+      edit(({ view, central }) => view.setUint32(central[1] + 42, 0, true)),
+      "local header",
+    ],
+    ["local name differs", edit((_, copy) => copy[30] = "z".charCodeAt(0)), "local header"],
+    [
+      "prepended data",
+      edit(({ view, end }) => view.setUint32(end + 16, view.getUint32(end + 16, true) - 1, true)),
+      "central directory",
+    ],
+    [
+      "duplicate names",
+      edit((l, copy) => {
+        copy[l.central[1] + 46] = "a".charCodeAt(0);
+        copy[view0(copy).getUint32(l.central[1] + 42, true) + 30] = "a".charCodeAt(0);
+      }),
+      "two members",
+    ],
+  ];
+  for (const [label, bytes, text] of cases) {
+    await assertRejects(() => loadNpz(bytes), FormatError, text, label);
+  }
+  // A ZIP64 end record, when present, must agree with the classic one.
+  const zip64 = await fixture("zip64.npz");
+  const lying = new Uint8Array(zip64);
+  const v = view0(lying);
+  const record = Number(v.getBigUint64(lying.length - 22 - 20 + 8, true));
+  v.setBigUint64(record + 32, 1n, true);
+  v.setBigUint64(record + 24, 1n, true);
+  await assertRejects(() => loadNpz(lying), FormatError, "contradicts its ZIP64 record");
+});
+
+function view0(bytes: Uint8Array) {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+Deno.test("loadNpz() stops inflating at the declared size (decompression bombs)", async () => {
+  // 16 MB of zeros deflate to ~16 KB; the entry declares 128 bytes.
+  const zeros = saveNpy({ data: new Float32Array(4 << 20), shape: [4 << 20] });
+  const archive = await saveNpz({ z: { data: new Float32Array(4 << 20), shape: [4 << 20] } }, {
+    compress: true,
+  });
+  const bomb = new Uint8Array(archive);
+  const { view, central } = layout(bomb);
+  view.setUint32(central[0] + 24, 128, true);
+  view.setUint32(22, 128, true);
+  await assertRejects(() => loadNpz(bomb), FormatError, "more than the 128 bytes");
+  // A declared size that no deflate stream of this length can reach is refused before inflating.
+  const huge = new Uint8Array(archive);
+  const h = layout(huge);
+  h.view.setUint32(h.central[0] + 24, 0xfffffff0, true);
+  await assertRejects(() => loadNpz(huge), FormatError, "more than deflate can expand");
+  // The honest archive still loads.
+  const back = await loadNpz(archive);
+  assertEquals([back.z.data.length, back.z.data.every((x) => x === 0)], [4 << 20, true]);
+  assert(zeros.length > archive.length * 100);
+});
+
+Deno.test("loadNpz() and loadNpy() keep names that are Object.prototype keys", async () => {
+  const bytes = await saveNpz({ ["__proto__"]: [1, 2], constructor: [3], toString: [4] });
+  const back = await loadNpz(bytes);
+  assertEquals(Object.keys(back).sort(), ["__proto__", "constructor", "toString"]);
+  assertEquals([...back["__proto__"].data], [1, 2]);
+  assertEquals([...back["constructor" as string].data], [3]);
+  assertEquals(Object.getPrototypeOf(back), null);
 });

@@ -170,9 +170,11 @@ Deno.test("CosineScheduler: matches the seed library's schedule", () => {
   const s = new CosineScheduler({ lr: 0 }, 1, 0, 5, 3, 0);
   deepEqual([...s.schedule], [0, 0.5, 1, 1, 0.5]);
   throws(
-    () => new CosineScheduler({ lr: 0 }, 1, 0, 3, 3),
-    /totalIters must be an integer > warmupIters \(3\), got 3/,
+    () => new CosineScheduler({ lr: 0 }, 1, 0, 2, 3),
+    /totalIters must be an integer >= warmupIters \(3\), got 2/,
   );
+  // totalIters == warmupIters: a warm-up only, as the seed accepts (also a seed fixture above)
+  deepEqual([...new CosineScheduler({ lr: 0 }, 1, 0, 3, 3).schedule], [0, 0.5, 1]);
 });
 
 Deno.test("Adam/SGD: bad hyper-parameters are refused", () => {

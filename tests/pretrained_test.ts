@@ -2,6 +2,7 @@ import { assertRejects } from "./_io_assert.ts";
 import { assertClose, expected, fixturePath, withTempDir } from "./_pretrained_helpers.ts";
 import { equal, ok } from "node:assert/strict";
 import { JumpSAE } from "../src/jump_sae.ts";
+import { FormatError } from "../src/errors.ts";
 import {
   loadSafetensors,
   loadSafetensorsMetadata,
@@ -283,7 +284,7 @@ Deno.test("loadPretrained() names the problem of corrupted, truncated and mismat
 
   await assertRejects(
     load({ "cfg.json": cfg, "sae_weights.safetensors": weights.subarray(0, weights.length - 10) }),
-    RangeError,
+    FormatError,
     "the file may be truncated",
   );
   await assertRejects(load({ "cfg.json": cfg }), TypeError, "is a SAELens cfg.json alone");
@@ -368,18 +369,18 @@ Deno.test("loadPretrained() names the problem of corrupted, truncated and mismat
   const bad = weights.slice(0, 64);
   await assertRejects(
     load({ "model.safetensors": bad }),
-    RangeError,
+    FormatError,
     "runs past the end of the file",
   );
   // npz: truncated and corrupted member (CRC)
   await assertRejects(
     load({ "params.npz": npz.subarray(0, npz.length - 30) }),
-    RangeError,
+    FormatError,
     "the file may be truncated",
   );
   const flipped = npz.slice();
   flipped[200] ^= 0xff;
-  await assertRejects(load({ "params.npz": flipped }), RangeError, "the data is corrupt");
+  await assertRejects(load({ "params.npz": flipped }), FormatError, "the data is corrupt");
   // npz with a mismatched shape and a missing key
   const g = await loadNpz(npz);
   await assertRejects(

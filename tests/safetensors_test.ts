@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertThrows } from "./_io_assert.ts";
+import { FormatError } from "../src/errors.ts";
 import {
   loadSafetensors,
   loadSafetensorsMetadata,
@@ -34,7 +35,7 @@ Deno.test("loadSafetensors() reads a file in the Hugging Face layout with every 
   assertEquals([...tensors.num_batches_tracked.data], [7]);
   assertEquals([...tensors.big_i64.data], [-(2 ** 53), 2 ** 53, 12345678901].map(Math.fround));
   assertEquals([...tensors.weight_bf16.data], [1, -2.5, 3.140625, 0.0078125, -0, 65280]);
-  assertEquals(loadSafetensorsMetadata(bytes), { format: "pt", note: "jumpsae fixture" });
+  assertEquals({ ...loadSafetensorsMetadata(bytes) }, { format: "pt", note: "jumpsae fixture" });
 });
 
 Deno.test("saveSafetensors() writes the Hugging Face layout byte for byte", async () => {
@@ -86,12 +87,12 @@ Deno.test("saveSafetensors() round trips F32 exactly and omits __metadata__ unle
   const bytes = saveSafetensors({ z: [[1, 2]], w, s: { data: [4.5], shape: [] } });
   const header = new TextDecoder().decode(bytes.subarray(8, 40));
   assert(header.startsWith('{"s":'), header);
-  assertEquals(loadSafetensorsMetadata(bytes), {});
+  assertEquals({ ...loadSafetensorsMetadata(bytes) }, {});
   const back = loadSafetensors(bytes);
   assertEquals(back.w, w);
   assertEquals(back.z, { data: new Float32Array([1, 2]), shape: [1, 2] });
   assertEquals(back.s, { data: new Float32Array([4.5]), shape: [] });
-  assertEquals(loadSafetensors(saveSafetensors({})), {});
+  assertEquals({ ...loadSafetensors(saveSafetensors({})) }, {});
 });
 
 Deno.test("saveSafetensors() rounds F16 and BF16 to nearest even", () => {
@@ -151,69 +152,69 @@ Deno.test("loadSafetensors() accepts big I64 up to 2^53 and refuses larger ones 
   view.setBigInt64(0, -(2n ** 53n), true);
   view.setBigInt64(8, 2n ** 53n + 1n, true);
   const bytes = build({ step: { dtype: "I64", shape: [2], data_offsets: [0, 16] } }, data);
-  assertThrows(() => loadSafetensors(bytes), RangeError, '"step"');
+  assertThrows(() => loadSafetensors(bytes), FormatError, '"step"');
 });
 
 Deno.test("loadSafetensors() refuses truncated and malformed files with the right error", () => {
   const good = saveSafetensors({ a: [1, 2], b: [3] });
   const t = { dtype: "F32", shape: [2], data_offsets: [0, 8] };
   const eight = new Uint8Array(8);
-  const cases: [string, Uint8Array, ErrorConstructor, string][] = [
-    ["empty", new Uint8Array(0), RangeError, "truncated"],
-    ["7 bytes", good.subarray(0, 7), RangeError, "truncated"],
-    ["data cut", good.subarray(0, good.length - 1), RangeError, "truncated"],
-    ["header cut", good.subarray(0, 20), RangeError, "past the end"],
-    ["huge header length", build({}, eight).fill(0xff, 0, 8), RangeError, "at most"],
-    ["invalid JSON", build(null, eight, '{"a": '), TypeError, "JSON"],
-    ["array header", build([1, 2]), TypeError, "JSON object"],
-    ["number header", build(3), TypeError, "JSON object"],
-    ["unknown dtype", build({ a: { ...t, dtype: "F8_E4M3" } }, eight), RangeError, "F8_E4M3"],
-    ["missing dtype", build({ a: { ...t, dtype: undefined } }, eight), RangeError, "dtype"],
-    ["bad shape", build({ a: { ...t, shape: [-2] } }, eight), TypeError, "shape"],
-    ["bad offsets", build({ a: { ...t, data_offsets: [0] } }, eight), TypeError, "data_offsets"],
+  const cases: [string, Uint8Array, typeof FormatError, string][] = [
+    ["empty", new Uint8Array(0), FormatError, "truncated"],
+    ["7 bytes", good.subarray(0, 7), FormatError, "truncated"],
+    ["data cut", good.subarray(0, good.length - 1), FormatError, "truncated"],
+    ["header cut", good.subarray(0, 20), FormatError, "past the end"],
+    ["huge header length", build({}, eight).fill(0xff, 0, 8), FormatError, "at most"],
+    ["invalid JSON", build(null, eight, '{"a": '), FormatError, "JSON"],
+    ["array header", build([1, 2]), FormatError, "JSON object"],
+    ["number header", build(3), FormatError, "JSON object"],
+    ["unknown dtype", build({ a: { ...t, dtype: "F8_E4M3" } }, eight), FormatError, "F8_E4M3"],
+    ["missing dtype", build({ a: { ...t, dtype: undefined } }, eight), FormatError, "dtype"],
+    ["bad shape", build({ a: { ...t, shape: [-2] } }, eight), FormatError, "shape"],
+    ["bad offsets", build({ a: { ...t, data_offsets: [0] } }, eight), FormatError, "data_offsets"],
     [
       "end past data",
       build({ a: { ...t, data_offsets: [0, 16] } }, eight),
-      RangeError,
+      FormatError,
       "out of range",
     ],
     [
       "begin > end",
       build({ a: { ...t, data_offsets: [8, 0] } }, eight),
-      RangeError,
+      FormatError,
       "out of range",
     ],
     [
       "size mismatch",
       build({ a: { ...t, shape: [3], data_offsets: [0, 8] } }, eight),
-      RangeError,
+      FormatError,
       "expected 12",
     ],
     [
       "overlap",
       build({ a: t, b: { ...t, shape: [1], data_offsets: [4, 8] } }, eight),
-      RangeError,
+      FormatError,
       "overlapping",
     ],
     [
       "gap",
       build({ a: { ...t, shape: [1], data_offsets: [4, 8] } }, eight),
-      RangeError,
+      FormatError,
       "contiguous",
     ],
-    ["trailing bytes", build({ a: t }, new Uint8Array(12)), RangeError, "whole data"],
+    ["trailing bytes", build({ a: t }, new Uint8Array(12)), FormatError, "whole data"],
     [
       "bad metadata",
       build({ __metadata__: { a: 1 }, a: t }, eight),
-      TypeError,
+      FormatError,
       "__metadata__.a",
     ],
-    ["entry not object", build({ a: 5 }), TypeError, '"a"'],
+    ["entry not object", build({ a: 5 }), FormatError, '"a"'],
   ];
   for (const [label, bytes, ErrorClass, text] of cases) {
     assertThrows(() => loadSafetensors(bytes), ErrorClass, text, label);
   }
-  assertThrows(() => loadSafetensorsMetadata(good.subarray(0, 3)), RangeError, "truncated");
+  assertThrows(() => loadSafetensorsMetadata(good.subarray(0, 3)), FormatError, "truncated");
   // deno-lint-ignore no-explicit-any
   assertThrows(() => loadSafetensors([1, 2, 3] as any), TypeError, "Uint8Array");
 });
@@ -225,4 +226,27 @@ Deno.test("loadSafetensors() reads from a Uint8Array view at an odd offset", () 
   const back = loadSafetensors(shifted.subarray(3));
   assertEquals([...back.a.data], [1.5, -2]);
   assertEquals(back.b, { data: new Float32Array([3]), shape: [1, 1] });
+});
+
+Deno.test("loadSafetensors() and saveSafetensors() keep names that are Object.prototype keys", () => {
+  const dict = { ["__proto__"]: [1, 2], constructor: [3], toString: { data: [4], shape: [] } };
+  const bytes = saveSafetensors(dict, { ["__proto__"]: "m", hasOwnProperty: "n" });
+  const length = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  assert(Object.hasOwn(header, "__proto__"), "the writer stores __proto__ in the header");
+  const back = loadSafetensors(bytes);
+  assertEquals(Object.getPrototypeOf(back), null);
+  assertEquals(Object.keys(back).sort(), ["__proto__", "constructor", "toString"]);
+  assertEquals([...back["__proto__"].data], [1, 2]);
+  assertEquals([...back["constructor" as string].data], [3]);
+  assertEquals({ ...loadSafetensorsMetadata(bytes) }, { ["__proto__"]: "m", hasOwnProperty: "n" });
+  // Inherited keys are not dtypes.
+  const t = { shape: [1], data_offsets: [0, 4] };
+  for (const dtype of ["constructor", "toString", "__proto__"]) {
+    assertThrows(
+      () => loadSafetensors(build({ a: { ...t, dtype } }, new Uint8Array(4))),
+      FormatError,
+      dtype,
+    );
+  }
 });

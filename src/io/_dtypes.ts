@@ -4,6 +4,8 @@
  * round to nearest even, as PyTorch and numpy do.
  */
 
+import { FormatError } from "../errors.ts";
+
 /** How one stored element looks: kind, size in bytes and byte order. */
 export interface ElementType {
   /** `f` float, `bf` bfloat16, `i` signed integer, `u` unsigned integer, `b` boolean. */
@@ -84,7 +86,8 @@ export function floatToBfloat16(value: number): number {
 
 /**
  * Decodes `count` elements of type `type` starting at `bytes[offset]` into float32.
- * 64-bit integers must stay within ±2^53 (exact in a float64) or a RangeError naming `name` is thrown.
+ * 64-bit integers must stay within ±2^53 (exact in a float64) or a `FormatError` naming `name` is
+ * thrown.
  */
 export function decodeElements(
   bytes: Uint8Array,
@@ -93,15 +96,16 @@ export function decodeElements(
   type: ElementType,
   name: string,
 ): Float32Array {
-  const out = new Float32Array(count);
   const byteLength = count * type.size;
   if (offset < 0 || offset + byteLength > bytes.length) {
-    throw new RangeError(
+    throw new FormatError(
       `${name} needs ${byteLength} bytes at offset ${offset}, got only ${
         Math.max(0, bytes.length - offset)
       }`,
+      { file: name, offset },
     );
   }
+  const out = new Float32Array(count);
   if (type.kind === "f" && type.size === 4 && type.littleEndian === HOST_LITTLE_ENDIAN) {
     new Uint8Array(out.buffer).set(bytes.subarray(offset, offset + byteLength));
     return out;
@@ -130,8 +134,9 @@ export function decodeElements(
       for (let i = 0; i < count; i++) {
         const v = key === "i8" ? view.getBigInt64(i * 8, le) : view.getBigUint64(i * 8, le);
         if (v > limit || v < -limit) {
-          throw new RangeError(
+          throw new FormatError(
             `${name} holds the integer ${v} at index ${i}, expected a magnitude of at most 2^53`,
+            { file: name, offset: offset + i * 8 },
           );
         }
         out[i] = Number(v);

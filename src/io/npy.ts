@@ -8,6 +8,8 @@
 import { formatShape, sizeOf, type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { openForRead, openForWrite, type ReadableFile, type WritableFile } from "../platform/fs.ts";
 import { decodeElements, type ElementType, encodeElements } from "./_dtypes.ts";
+import { elementType, type NpyHeader, parseNpyHeader } from "./_npy_header.ts";
+import { FormatError } from "../errors.ts";
 
 /** Dtypes that `saveNpy` and `createNpyWriter` write (little-endian float32, float16, float64). */
 export type NpyWriteDtype = "<f4" | "<f2" | "<f8";
@@ -16,18 +18,6 @@ export type NpyWriteDtype = "<f4" | "<f2" | "<f8";
 export interface SaveNpyOptions {
   /** Storage dtype, default `"<f4"`. */
   dtype?: NpyWriteDtype;
-}
-
-/** The parsed header of a `.npy` file. */
-interface NpyHeader {
-  /** numpy's dtype string, e.g. `"<f4"`. */
-  dtype: string;
-  /** The array's shape. */
-  shape: number[];
-  /** Whether the data is stored column-major. */
-  fortranOrder: boolean;
-  /** Byte offset of the data (length of magic, version, header length and header). */
-  dataOffset: number;
 }
 
 /** An open `.npy` file, read by chunks of rows (see `openNpy`). */
@@ -62,168 +52,6 @@ const ARRAY_ALIGN = 64;
 const GROWTH_AXIS_MAX_DIGITS = 21;
 const WRITE_DTYPES: readonly NpyWriteDtype[] = ["<f4", "<f2", "<f8"];
 
-/**
- * Element type of a numpy dtype string: floats (2, 4, 8 bytes), signed and unsigned integers
- * (1, 2, 4, 8 bytes) and booleans, either byte order.
- */
-function elementType(descr: string, name: string): ElementType {
-  const match = /^([<>|=])([fiub])(\d)$/.exec(descr);
-  const size = match ? Number(match[3]) : 0;
-  const kind = match?.[2] as ElementType["kind"] | undefined;
-  const ok = kind === "f"
-    ? size === 2 || size === 4 || size === 8
-    : kind === "b"
-    ? size === 1
-    : size === 1 || size === 2 || size === 4 || size === 8;
-  if (!match || !ok) {
-    throw new RangeError(
-      `${name} has dtype ${
-        JSON.stringify(descr)
-      }, expected a float (f2, f4, f8), integer (i1..i8, u1..u8) or bool (b1) dtype`,
-    );
-  }
-  const hostLittle = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-  return {
-    kind: kind!,
-    size,
-    littleEndian: match[1] === ">" ? false : match[1] === "=" ? hostLittle : true,
-  };
-}
-
-/** Parses the Python literal of a .npy header: dicts, tuples, lists, strings, ints, True/False/None. */
-function parsePythonLiteral(text: string, name: string): unknown {
-  let i = 0;
-  const fail = (what: string): never => {
-    throw new TypeError(
-      `${name} has a malformed header: expected ${what} at character ${i} of ${
-        JSON.stringify(text)
-      }`,
-    );
-  };
-  const skip = () => {
-    while (i < text.length && /\s/.test(text[i])) i++;
-  };
-  const value = (): unknown => {
-    skip();
-    const c = text[i];
-    if (c === "{" || c === "(" || c === "[") {
-      const close = c === "{" ? "}" : c === "(" ? ")" : "]";
-      i++;
-      const items: unknown[] = [];
-      const dict: Record<string, unknown> = {};
-      for (;;) {
-        skip();
-        if (text[i] === close) {
-          i++;
-          break;
-        }
-        if (c === "{") {
-          const key = value();
-          if (typeof key !== "string") fail("a string key");
-          skip();
-          if (text[i] !== ":") fail('":"');
-          i++;
-          dict[key as string] = value();
-        } else {
-          items.push(value());
-        }
-        skip();
-        if (text[i] === ",") i++;
-        else if (text[i] !== close) fail(`"," or "${close}"`);
-      }
-      return c === "{" ? dict : items;
-    }
-    if (c === "'" || c === '"') {
-      const end = text.indexOf(c, i + 1);
-      if (end < 0) fail("a closing quote");
-      const s = text.slice(i + 1, end);
-      i = end + 1;
-      return s;
-    }
-    const word = /^(True|False|None|-?\d+L?)/.exec(text.slice(i));
-    if (!word) return fail("a value");
-    i += word[0].length;
-    if (word[0] === "True") return true;
-    if (word[0] === "False") return false;
-    if (word[0] === "None") return null;
-    return Number(word[0].replace("L", ""));
-  };
-  const result = value();
-  skip();
-  if (i !== text.length) fail("the end of the header");
-  return result;
-}
-
-/**
- * Parses the header of a .npy file from its first bytes. Returns the number of bytes still needed
- * when `bytes` is too short to hold the whole header.
- */
-function parseHeader(bytes: Uint8Array, name: string): NpyHeader | number {
-  if (bytes.length < 10) {
-    return 10 - bytes.length;
-  }
-  for (let k = 0; k < MAGIC.length; k++) {
-    if (bytes[k] !== MAGIC[k]) {
-      throw new TypeError(
-        `${name} is not a .npy file: expected the magic string \\x93NUMPY at its start`,
-      );
-    }
-  }
-  const major = bytes[6];
-  const minor = bytes[7];
-  if (![1, 2, 3].includes(major) || minor !== 0) {
-    throw new RangeError(
-      `${name} has .npy format version ${major}.${minor}, expected 1.0, 2.0 or 3.0`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const prefix = major === 1 ? 10 : 12;
-  if (bytes.length < prefix) return prefix - bytes.length;
-  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const dataOffset = prefix + headerLength;
-  if (bytes.length < dataOffset) return dataOffset - bytes.length;
-  let text: string;
-  try {
-    text = new TextDecoder(major === 3 ? "utf-8" : "latin1", { fatal: true }).decode(
-      bytes.subarray(prefix, dataOffset),
-    );
-  } catch {
-    throw new TypeError(
-      `${name} has a header that is not valid ${major === 3 ? "UTF-8" : "latin-1"}`,
-    );
-  }
-  const header = parsePythonLiteral(text.trim(), name);
-  if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    throw new TypeError(
-      `${name} has a malformed header: expected a dict, got ${JSON.stringify(text)}`,
-    );
-  }
-  const keys = Object.keys(header).sort().join(", ");
-  if (keys !== "descr, fortran_order, shape") {
-    throw new TypeError(`${name} has header keys ${keys}, expected descr, fortran_order, shape`);
-  }
-  const { descr, fortran_order: fortranOrder, shape } = header as Record<string, unknown>;
-  if (typeof descr !== "string") {
-    throw new RangeError(
-      `${name} has dtype ${
-        JSON.stringify(descr)
-      }, expected a simple dtype string (structured arrays are not supported)`,
-    );
-  }
-  if (typeof fortranOrder !== "boolean") {
-    throw new TypeError(
-      `${name} has fortran_order ${JSON.stringify(fortranOrder)}, expected True or False`,
-    );
-  }
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new TypeError(
-      `${name} has shape ${JSON.stringify(shape)}, expected a tuple of non-negative integers`,
-    );
-  }
-  elementType(descr, name);
-  return { dtype: descr, shape: shape as number[], fortranOrder, dataOffset };
-}
-
 /** Reorders column-major data into row-major. */
 function fortranToC(data: Float32Array, shape: readonly number[]): Float32Array {
   const n = data.length;
@@ -256,8 +84,9 @@ function fortranToC(data: Float32Array, shape: readonly number[]): Float32Array 
  *
  * Dtypes `<f4 >f4 <f2 >f2 <f8 >f8`, integers (`<i4`, `<i8`, ... read exactly up to 2^53) and
  * booleans are converted to float32; Fortran-ordered arrays are transposed into row-major.
- * Versions 1.0, 2.0 and 3.0 are read. A truncated or malformed file gives a RangeError or
- * TypeError that says what is wrong.
+ * Versions 1.0, 2.0 and 3.0 are read. A truncated or malformed file (a header that is not a flat
+ * dict of `descr`, `fortran_order` and `shape`, longer than 10000 bytes, or data of another size
+ * than the header says) is refused with a `FormatError` that says what is wrong and where.
  *
  * @param bytes The whole file.
  * @returns The array as a row-major float32 tensor.
@@ -274,25 +103,25 @@ export function loadNpy(bytes: Uint8Array): Tensor {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`${name} bytes must be a Uint8Array, got ${typeof bytes}`);
   }
-  const header = parseHeader(bytes, name);
+  const header = parseNpyHeader(bytes, name);
   if (typeof header === "number") {
-    throw new RangeError(
+    throw new FormatError(
       `${name} is truncated: its header needs ${header} more bytes than the ${bytes.length} given`,
+      { file: name, offset: bytes.length },
     );
   }
-  const type = elementType(header.dtype, name);
-  const count = sizeOf(header.shape);
-  const available = bytes.length - header.dataOffset;
-  if (available !== count * type.size) {
-    throw new RangeError(
-      `${name} has ${available} bytes of data, expected ${count * type.size} for shape ${
+  const { type, dataOffset, dataBytes } = header;
+  const available = bytes.length - dataOffset;
+  if (available !== dataBytes) {
+    throw new FormatError(
+      `${name} has ${available} bytes of data, expected ${dataBytes} for shape ${
         formatShape(header.shape)
-      } and dtype ${header.dtype}${
-        available < count * type.size ? " (the file is truncated)" : ""
-      }`,
+      } and dtype ${header.dtype}${available < dataBytes ? " (the file is truncated)" : ""}`,
+      { file: name, offset: dataOffset },
     );
   }
-  const data = decodeElements(bytes, header.dataOffset, count, type, name);
+  const count = dataBytes / type.size;
+  const data = decodeElements(bytes, dataOffset, count, type, name);
   return {
     data: header.fortranOrder ? fortranToC(data, header.shape) : data,
     shape: header.shape,
@@ -379,13 +208,14 @@ async function readHeader(file: ReadableFile, path: string): Promise<NpyHeader> 
   const name = `.npy file ${path}`;
   let head = await file.read(0, Math.min(file.size, 12));
   for (;;) {
-    const header = parseHeader(head, name);
+    const header = parseNpyHeader(head, name);
     if (typeof header !== "number") return header;
     if (head.length + header > file.size) {
-      throw new RangeError(
+      throw new FormatError(
         `${name} is truncated: its header needs ${
           head.length + header
         } bytes, the file has ${file.size}`,
+        { file: name, offset: file.size },
       );
     }
     head = await file.read(0, head.length + header);
@@ -418,18 +248,19 @@ export async function openNpy(path: string): Promise<NpyReader> {
   let type: ElementType;
   try {
     header = await readHeader(file, path);
-    type = elementType(header.dtype, `.npy file ${path}`);
+    type = header.type;
     if (header.shape.length === 0) {
       throw new RangeError(
         `.npy file ${path} holds a scalar (shape []), expected at least one dimension to stream rows`,
       );
     }
-    const needed = header.dataOffset + sizeOf(header.shape) * type.size;
+    const needed = header.dataOffset + header.dataBytes;
     if (file.size !== needed) {
-      throw new RangeError(
+      throw new FormatError(
         `.npy file ${path} has ${file.size} bytes, expected ${needed} for shape ${
           formatShape(header.shape)
         } and dtype ${header.dtype}${file.size < needed ? " (the file is truncated)" : ""}`,
+        { file: path, offset: header.dataOffset },
       );
     }
   } catch (error) {
@@ -565,26 +396,4 @@ export async function createNpyWriter(
       }
     },
   };
-}
-
-/**
- * Parses the header of a `.npy` array from its first bytes, for readers that locate the data
- * themselves (a stored `.npz` member, a file read by ranges). Checks as `loadNpy` does.
- *
- * @param bytes The first bytes of the array (at least 10).
- * @param name What to call the array in errors.
- * @returns dtype, shape, order and byte offset of the data; or, when `bytes` is too short to
- * hold the whole header, how many more bytes it needs.
- *
- * @example The header of a saved array
- * ```ts
- * import { parseNpyHeader, saveNpy } from "./npy.ts";
- * console.log(parseNpyHeader(saveNpy([[1, 2]]), "x")); // { dtype: "<f4", shape: [1, 2], ... }
- * ```
- */
-export function parseNpyHeader(
-  bytes: Uint8Array,
-  name: string,
-): { dtype: string; shape: number[]; fortranOrder: boolean; dataOffset: number } | number {
-  return parseHeader(bytes, name);
 }

@@ -10,6 +10,8 @@
 import type { Tensor, TensorLike } from "../tensor.ts";
 import { loadNpy, saveNpy, type SaveNpyOptions } from "./npy.ts";
 import { crc32 } from "./_crc32.ts";
+import { inflateExact, readZip } from "./_zip.ts";
+import { FormatError } from "../errors.ts";
 
 /** Options of `saveNpz`. */
 export interface SaveNpzOptions extends SaveNpyOptions {
@@ -20,8 +22,6 @@ export interface SaveNpzOptions extends SaveNpyOptions {
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_END = 0x06054b50;
-const SIG_ZIP64_END = 0x06064b50;
-const SIG_ZIP64_LOCATOR = 0x07064b50;
 
 async function transform(
   bytes: Uint8Array,
@@ -49,135 +49,13 @@ async function transform(
   return out;
 }
 
-interface CentralEntry {
-  name: string;
-  method: number;
-  flags: number;
-  crc: number;
-  compressedSize: number;
-  size: number;
-  localOffset: number;
-}
-
-function u64(view: DataView, at: number, what: string): number {
-  const value = view.getBigUint64(at, true);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new RangeError(`.npz ${what} is ${value}, expected at most 2^53`);
-  }
-  return Number(value);
-}
-
-function findEnd(view: DataView): number {
-  const min = Math.max(0, view.byteLength - 22 - 0xffff);
-  for (let at = view.byteLength - 22; at >= min; at--) {
-    if (
-      view.getUint32(at, true) === SIG_END &&
-      at + 22 + view.getUint16(at + 20, true) === view.byteLength
-    ) {
-      return at;
-    }
-  }
-  for (let at = view.byteLength - 22; at >= min; at--) {
-    if (view.getUint32(at, true) === SIG_END) return at;
-  }
-  throw new RangeError(
-    `.npz archive has no end of central directory record, expected a ZIP file (the file may be truncated)`,
-  );
-}
-
-function readCentralDirectory(bytes: Uint8Array): CentralEntry[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 22) {
-    throw new RangeError(
-      `.npz archive is truncated: expected at least 22 bytes, got ${bytes.length}`,
-    );
-  }
-  const end = findEnd(view);
-  let count = view.getUint16(end + 10, true);
-  let cdSize = view.getUint32(end + 12, true);
-  let cdOffset = view.getUint32(end + 16, true);
-  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    const locator = end - 20;
-    if (locator < 0 || view.getUint32(locator, true) !== SIG_ZIP64_LOCATOR) {
-      throw new RangeError(
-        `.npz archive needs a ZIP64 end of central directory locator, found none`,
-      );
-    }
-    const record = u64(view, locator + 8, "ZIP64 end record offset");
-    if (record + 56 > bytes.length || view.getUint32(record, true) !== SIG_ZIP64_END) {
-      throw new RangeError(
-        `.npz archive has a ZIP64 end record offset ${record} that points to no record`,
-      );
-    }
-    count = u64(view, record + 32, "entry count");
-    cdSize = u64(view, record + 40, "central directory size");
-    cdOffset = u64(view, record + 48, "central directory offset");
-  }
-  if (cdOffset + cdSize > end) {
-    throw new RangeError(
-      `.npz archive has its central directory at [${cdOffset}, ${
-        cdOffset + cdSize
-      }), past its end record at ${end} (the file is truncated or damaged)`,
-    );
-  }
-  const entries: CentralEntry[] = [];
-  let at = cdOffset;
-  for (let k = 0; k < count; k++) {
-    if (at + 46 > bytes.length || view.getUint32(at, true) !== SIG_CENTRAL) {
-      throw new RangeError(
-        `.npz archive has a damaged central directory: entry ${k} of ${count} is missing`,
-      );
-    }
-    const flags = view.getUint16(at + 8, true);
-    const method = view.getUint16(at + 10, true);
-    const crc = view.getUint32(at + 16, true);
-    let compressedSize = view.getUint32(at + 20, true);
-    let size = view.getUint32(at + 24, true);
-    const nameLength = view.getUint16(at + 28, true);
-    const extraLength = view.getUint16(at + 30, true);
-    const commentLength = view.getUint16(at + 32, true);
-    let localOffset = view.getUint32(at + 42, true);
-    const next = at + 46 + nameLength + extraLength + commentLength;
-    if (next > bytes.length) {
-      throw new RangeError(
-        `.npz archive has a damaged central directory: entry ${k} runs past the end`,
-      );
-    }
-    const name = new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength));
-    // ZIP64 extra field: 64-bit values for those of the three fields that are 0xffffffff.
-    let e = at + 46 + nameLength;
-    const extraEnd = e + extraLength;
-    while (e + 4 <= extraEnd) {
-      const id = view.getUint16(e, true);
-      const length = view.getUint16(e + 2, true);
-      if (id === 0x0001) {
-        let p = e + 4;
-        const take = (what: string) => {
-          if (p + 8 > e + 4 + length) {
-            throw new RangeError(
-              `.npz member "${name}" has a ZIP64 extra field without its ${what}`,
-            );
-          }
-          const v = u64(view, p, what);
-          p += 8;
-          return v;
-        };
-        if (size === 0xffffffff) size = take("uncompressed size");
-        if (compressedSize === 0xffffffff) compressedSize = take("compressed size");
-        if (localOffset === 0xffffffff) localOffset = take("local header offset");
-      }
-      e += 4 + length;
-    }
-    entries.push({ name, method, flags, crc, compressedSize, size, localOffset });
-    at = next;
-  }
-  return entries;
-}
-
 /**
  * Reads every array of a `.npz` archive (as written by `np.savez` or `np.savez_compressed`)
  * as float32 tensors, keyed by member name without its `.npy` suffix. Stored and deflated
- * members are read; CRCs are checked. A damaged archive gives a RangeError or TypeError.
+ * members are read; CRCs are checked. The central directory is authoritative: a damaged or
+ * inconsistent archive (overlapping members, a local header that names another member, a
+ * member that inflates past its declared size, a ZIP64 record that disagrees) is refused with
+ * a `FormatError`. Names are keys of a null-prototype object (`__proto__` is an array name).
  *
  * @param bytes The whole archive.
  * @returns The tensors by name.
@@ -194,56 +72,40 @@ export async function loadNpz(bytes: Uint8Array): Promise<Record<string, Tensor>
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`.npz bytes must be a Uint8Array, got ${typeof bytes}`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Record<string, Tensor> = {};
-  for (const entry of readCentralDirectory(bytes)) {
-    if (entry.name.endsWith("/")) continue;
-    const label = `.npz member "${entry.name}"`;
-    if (entry.flags & 1) throw new RangeError(`${label} is encrypted, expected a plain archive`);
-    const at = entry.localOffset;
-    if (at + 30 > bytes.length || view.getUint32(at, true) !== SIG_LOCAL) {
-      throw new RangeError(`${label} has no local header at offset ${at}`);
-    }
-    const start = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
-    const stop = start + entry.compressedSize;
-    if (stop > bytes.length) {
-      throw new RangeError(
-        `${label} needs bytes up to ${stop}, the archive has ${bytes.length} (the file is truncated)`,
-      );
-    }
-    const raw = bytes.subarray(start, stop);
-    let content: Uint8Array;
-    if (entry.method === 0) {
-      content = raw;
-    } else if (entry.method === 8) {
-      try {
-        content = await transform(raw, new DecompressionStream("deflate-raw"));
-      } catch (error) {
-        throw new RangeError(`${label} has corrupt deflate data: ${(error as Error).message}`);
-      }
-    } else {
-      throw new RangeError(
-        `${label} uses compression method ${entry.method}, expected 0 (stored) or 8 (deflate)`,
-      );
-    }
-    if (content.length !== entry.size) {
-      throw new RangeError(`${label} has ${content.length} bytes, expected ${entry.size}`);
-    }
+  const file = ".npz archive";
+  const out: Record<string, Tensor> = Object.create(null);
+  for (const member of readZip(bytes, file)) {
+    const { name } = member;
+    if (name.endsWith("/")) continue;
+    const content = member.method === 0
+      ? member.raw
+      : await inflateExact(member.raw, member.size, file, name);
     const crc = crc32(content);
-    if (crc !== entry.crc) {
-      throw new RangeError(
-        `${label} has CRC-32 ${crc.toString(16)}, expected ${
-          entry.crc.toString(16)
+    if (crc !== member.crc) {
+      throw new FormatError(
+        `${file} member "${name}" has CRC-32 ${crc.toString(16)}, expected ${
+          member.crc.toString(16)
         } (the data is corrupt)`,
+        { file, member: name, offset: member.offset },
       );
     }
-    const key = entry.name.endsWith(".npy") ? entry.name.slice(0, -4) : entry.name;
+    const key = name.endsWith(".npy") ? name.slice(0, -4) : name;
+    if (Object.hasOwn(out, key)) {
+      throw new FormatError(`${file} has two members for the array "${key}", expected one`, {
+        file,
+        member: name,
+        offset: member.offset,
+      });
+    }
     try {
       out[key] = loadNpy(content);
     } catch (error) {
-      if (error instanceof RangeError) throw new RangeError(`${label}: ${error.message}`);
-      if (error instanceof TypeError) throw new TypeError(`${label}: ${error.message}`);
-      throw error;
+      if (!(error instanceof FormatError)) throw error;
+      throw new FormatError(`${file} member "${name}": ${error.message}`, {
+        file,
+        member: name,
+        offset: error.offset,
+      });
     }
   }
   return out;

@@ -8,6 +8,7 @@
 
 import { formatShape, sizeOf, type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { decodeElements, type ElementType, encodeElements } from "./_dtypes.ts";
+import { FormatError } from "../errors.ts";
 
 /** Dtypes that `saveSafetensors` can write. */
 export type SafetensorsWriteDtype = "F32" | "F16" | "BF16" | "I64";
@@ -38,6 +39,8 @@ const WRITE_DTYPES: readonly SafetensorsWriteDtype[] = ["F32", "F16", "BF16", "I
 
 /** The Hugging Face reader refuses headers above 100 MB; so do we. */
 const MAX_HEADER_BYTES = 100_000_000;
+/** The `file` of the `FormatError`s of this reader. */
+const FILE = "safetensors file";
 
 interface Entry {
   name: string;
@@ -58,55 +61,72 @@ function parse(bytes: Uint8Array): Parsed {
     throw new TypeError(`safetensors bytes must be a Uint8Array, got ${describe(bytes)}`);
   }
   if (bytes.length < 8) {
-    throw new RangeError(
+    throw new FormatError(
       `safetensors file is truncated: expected at least 8 bytes for the header length, got ${bytes.length}`,
+      { file: FILE, offset: 0 },
     );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES)) {
-    throw new RangeError(
+    throw new FormatError(
       `safetensors header length must be at most ${MAX_HEADER_BYTES} bytes, got ${headerLength}`,
+      { file: FILE, offset: 0 },
     );
   }
   const n = Number(headerLength);
   if (8 + n > bytes.length) {
-    throw new RangeError(
+    throw new FormatError(
       `safetensors header length ${n} runs past the end of the file (${
         bytes.length - 8
       } bytes after the length)`,
+      { file: FILE, offset: 0 },
     );
   }
   let header: unknown;
+  let text = "";
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
   } catch (error) {
-    throw new TypeError(
+    throw new FormatError(
       `safetensors header must be valid UTF-8 JSON, got a parse error: ${(error as Error).message}`,
+      { file: FILE, offset: 8 },
     );
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) {
-    throw new TypeError(
+    throw new FormatError(
       `safetensors header must be a JSON object, got ${
         Array.isArray(header) ? "an array" : describe(header)
       }`,
+      { file: FILE, offset: 8 },
+    );
+  }
+  if (text[0] !== "{") {
+    throw new FormatError(
+      `safetensors header must start with "{" (as the Hugging Face reader requires), got ${
+        JSON.stringify(text[0])
+      }`,
+      { file: FILE, offset: 8 },
     );
   }
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = Object.create(null);
   const entries: Entry[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (info === null || typeof info !== "object" || Array.isArray(info)) {
-        throw new TypeError(
+        throw new FormatError(
           `safetensors __metadata__ must be an object of strings, got ${describe(info)}`,
+          { file: FILE, member: "__metadata__", offset: 8 },
         );
       }
       for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
         if (typeof value !== "string") {
-          throw new TypeError(
+          throw new FormatError(
             `safetensors __metadata__.${key} must be a string, got ${describe(value)}`,
+            { file: FILE, member: "__metadata__", offset: 8 },
           );
         }
         metadata[key] = value;
@@ -121,21 +141,24 @@ function parse(bytes: Uint8Array): Parsed {
   let previous: Entry | undefined;
   for (const entry of sorted) {
     if (entry.begin < position) {
-      throw new RangeError(
+      throw new FormatError(
         `safetensors tensor "${entry.name}" has data_offsets [${entry.begin}, ${entry.end}] overlapping "${previous?.name}" (which ends at ${position})`,
+        { file: FILE, member: entry.name, offset: dataStart + entry.begin },
       );
     }
     if (entry.begin > position) {
-      throw new RangeError(
+      throw new FormatError(
         `safetensors tensor "${entry.name}" starts at ${entry.begin}, expected ${position} (data_offsets must be contiguous)`,
+        { file: FILE, member: entry.name, offset: dataStart + entry.begin },
       );
     }
     position = entry.end;
     previous = entry;
   }
   if (position !== dataLength) {
-    throw new RangeError(
+    throw new FormatError(
       `safetensors tensors cover ${position} bytes of data, expected the whole data buffer of ${dataLength} bytes`,
+      { file: FILE, offset: dataStart + position },
     );
   }
   return { entries, metadata, dataStart };
@@ -143,50 +166,56 @@ function parse(bytes: Uint8Array): Parsed {
 
 function parseEntry(name: string, info: unknown, dataLength: number): Entry {
   if (info === null || typeof info !== "object" || Array.isArray(info)) {
-    throw new TypeError(
+    throw new FormatError(
       `safetensors tensor "${name}" must be described by an object, got ${describe(info)}`,
+      { file: FILE, member: name, offset: 8 },
     );
   }
   const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-  if (typeof dtype !== "string" || !(dtype in READ_TYPES)) {
-    throw new RangeError(
+  if (typeof dtype !== "string" || !Object.hasOwn(READ_TYPES, dtype)) {
+    throw new FormatError(
       `safetensors tensor "${name}" has dtype ${JSON.stringify(dtype)}, expected one of ${
         Object.keys(READ_TYPES).join(", ")
       }`,
+      { file: FILE, member: name, offset: 8 },
     );
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new TypeError(
+    throw new FormatError(
       `safetensors tensor "${name}" must have a shape of non-negative integers, got ${
         JSON.stringify(shape)
       }`,
+      { file: FILE, member: name, offset: 8 },
     );
   }
   if (
     !Array.isArray(offsets) || offsets.length !== 2 ||
     !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
   ) {
-    throw new TypeError(
+    throw new FormatError(
       `safetensors tensor "${name}" must have data_offsets [begin, end] of non-negative integers, got ${
         JSON.stringify(offsets)
       }`,
+      { file: FILE, member: name, offset: 8 },
     );
   }
   const [begin, end] = offsets as number[];
   if (begin > end || end > dataLength) {
-    throw new RangeError(
+    throw new FormatError(
       `safetensors tensor "${name}" has data_offsets [${begin}, ${end}] out of range, expected 0 <= begin <= end <= ${dataLength}${
         end > dataLength ? " (the file may be truncated)" : ""
       }`,
+      { file: FILE, member: name, offset: 8 },
     );
   }
   const type = READ_TYPES[dtype];
   const expected = sizeOf(shape) * type.size;
   if (end - begin !== expected) {
-    throw new RangeError(
+    throw new FormatError(
       `safetensors tensor "${name}" has ${end - begin} bytes, expected ${expected} for shape ${
         formatShape(shape)
       } and dtype ${dtype}`,
+      { file: FILE, member: name, offset: 8 },
     );
   }
   return { name, type, shape: [...shape], begin, end };
@@ -218,7 +247,7 @@ function describe(value: unknown): string {
  */
 export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
   const { entries, dataStart } = parse(bytes);
-  const out: Record<string, Tensor> = {};
+  const out: Record<string, Tensor> = Object.create(null);
   for (const entry of entries) {
     const count = sizeOf(entry.shape);
     const data = decodeElements(
@@ -300,7 +329,7 @@ export function saveSafetensors(
   }
   const dtypes = options.dtypes ?? {};
   for (const [name, dtype] of Object.entries(dtypes)) {
-    if (!(name in dict)) {
+    if (!Object.hasOwn(dict, name)) {
       throw new TypeError(
         `saveSafetensors options.dtypes names "${name}", which is not a key of dict`,
       );
@@ -317,13 +346,13 @@ export function saveSafetensors(
   if (names.includes("__metadata__")) {
     throw new TypeError(`saveSafetensors dict cannot have a tensor named "__metadata__"`);
   }
-  const header: Record<string, unknown> = {};
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata !== undefined) header.__metadata__ = { ...metadata };
   const blobs: Uint8Array[] = [];
   let offset = 0;
   for (const name of names) {
     const tensor = toTensor(dict[name], `tensor "${name}"`);
-    const dtype = dtypes[name] ?? "F32";
+    const dtype = Object.hasOwn(dtypes, name) ? dtypes[name] : "F32";
     const blob = encodeElements(tensor.data, READ_TYPES[dtype], `tensor "${name}"`);
     header[name] = {
       dtype,

@@ -43,8 +43,10 @@ export class Workspace {
       this.#backend = backend;
     }
     if (!this.#buffer || this.#buffer.length < length) {
+      // allocate, then free: when the allocation fails (out of memory) the old buffer stays
+      const next = backend.alloc(Math.max(1, length));
       if (this.#buffer) backend.free(this.#buffer);
-      this.#buffer = backend.alloc(Math.max(1, length));
+      this.#buffer = next;
     }
     return this.#buffer;
   }

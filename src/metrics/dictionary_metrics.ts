@@ -100,6 +100,38 @@ export function cosineHungarianLoss(dictionary1: TensorLike, dictionary2: Tensor
 }
 
 /**
+ * Hungarian loss between two dictionaries (the seed's `hungarian_loss`): the minimum over atom
+ * matchings of Σ ‖a_i − b_π(i)‖_p (`torch.cdist` distances).
+ *
+ * @param dictionary1 [nbConcepts, dim]
+ * @param dictionary2 [nbConcepts, dim]
+ * @param pNorm The distance's p, a finite number > 0. Default 2.
+ *
+ * @example
+ * ```ts
+ * import { hungarianLoss } from "./dictionary_metrics.ts";
+ * hungarianLoss([[1, 0], [0, 1]], [[0, 1], [1, 1]]); // 0 + 1 = 1
+ * ```
+ */
+export function hungarianLoss(dictionary1: TensorLike, dictionary2: TensorLike, pNorm = 2): number {
+  const a = input(dictionary1, "dictionary1", 2), b = input(dictionary2, "dictionary2", 2);
+  sameShape(a, b, "dictionary1", "dictionary2");
+  if (typeof pNorm !== "number" || !(pNorm > 0) || !Number.isFinite(pNorm)) {
+    throw new RangeError(`pNorm must be a finite number > 0, got ${pNorm}`);
+  }
+  const [n, d] = a.shape;
+  const cost = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += Math.abs(a.data[i * d + k] - b.data[j * d + k]) ** pNorm;
+      cost[i * n + j] = s ** (1 / pNorm);
+    }
+  }
+  return linearSumAssignment(cost, n, n).total;
+}
+
+/**
  * Energy of each code (the seed's `energy_of_codes`): ‖mean_batch(z_c)·D_c‖₂.
  *
  * @param codes [batch, nbConcepts]

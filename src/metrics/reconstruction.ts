@@ -78,3 +78,46 @@ export function relativeAvgL2Loss(x: TensorLike, xHat: TensorLike, epsilon = EPS
   }
   return total / B;
 }
+
+/**
+ * Mean over samples of ‖x − x̂‖₁ (the seed's `avg_l1_loss`).
+ *
+ * @example
+ * ```ts
+ * import { avgL1Loss } from "./reconstruction.ts";
+ * avgL1Loss([[3, -4], [0, 0]], [[0, 0], [0, 1]]); // (7 + 1) / 2 = 4
+ * ```
+ */
+export function avgL1Loss(x: TensorLike, xHat: TensorLike): number {
+  const { a, b, B, D } = pair(x, xHat);
+  let total = 0;
+  for (let r = 0; r < B; r++) {
+    let s = 0;
+    for (let c = 0; c < D; c++) s += Math.abs(a.data[r * D + c] - b.data[r * D + c]);
+    total += s;
+  }
+  return total / B;
+}
+
+/**
+ * Mean over samples of ‖x − x̂‖₁ / (‖x‖₁ + 1e-6) (the seed's `relative_avg_l1_loss`).
+ *
+ * @example
+ * ```ts
+ * import { relativeAvgL1Loss } from "./reconstruction.ts";
+ * relativeAvgL1Loss([[3, -4]], [[0, 0]]); // ≈ 1
+ * ```
+ */
+export function relativeAvgL1Loss(x: TensorLike, xHat: TensorLike, epsilon = EPSILON): number {
+  const { a, b, B, D } = pair(x, xHat);
+  let total = 0;
+  for (let r = 0; r < B; r++) {
+    let e = 0, s = 0;
+    for (let c = 0; c < D; c++) {
+      e += Math.abs(a.data[r * D + c] - b.data[r * D + c]);
+      s += Math.abs(a.data[r * D + c]);
+    }
+    total += e / (s + epsilon);
+  }
+  return total / B;
+}

@@ -1,14 +1,15 @@
 import type { Tensor, TensorLike } from "../tensor.ts";
-import { input, reduce } from "./_reduce.ts";
+import { type Dims, input, reduce } from "./_reduce.ts";
 
 /** The seed library's `Epsilon`. */
 export const EPSILON = 1e-6;
 
 /**
- * L2 norm: sqrt(Σ v²) over everything, or over axis `dims` (the seed's `l2`).
+ * L2 norm: sqrt(Σ v²) over everything, or over the axes `dims` (the seed's `l2`).
  *
  * @param v Any tensor.
- * @param dims An axis (negative counts from the end); omitted: all elements.
+ * @param dims An axis or a list of axes, as the seed's tuples (negative counts from the end);
+ *   omitted: all elements.
  * @returns A number, or a tensor of the remaining axes.
  *
  * @example Row norms
@@ -19,8 +20,8 @@ export const EPSILON = 1e-6;
  * ```
  */
 export function l2(v: TensorLike): number;
-export function l2(v: TensorLike, dims: number): Tensor;
-export function l2(v: TensorLike, dims?: number): number | Tensor {
+export function l2(v: TensorLike, dims: Dims): Tensor;
+export function l2(v: TensorLike, dims?: Dims): number | Tensor {
   return reduce(input(v, "v"), dims, (a) => a * a, (acc) => Math.sqrt(acc), "l2");
 }
 
@@ -34,13 +35,15 @@ export function l2(v: TensorLike, dims?: number): number | Tensor {
  * ```
  */
 export function l1(v: TensorLike): number;
-export function l1(v: TensorLike, dims: number): Tensor;
-export function l1(v: TensorLike, dims?: number): number | Tensor {
+export function l1(v: TensorLike, dims: Dims): Tensor;
+export function l1(v: TensorLike, dims?: Dims): number | Tensor {
   return reduce(input(v, "v"), dims, Math.abs, (acc) => acc, "l1");
 }
 
 /**
- * Fraction of non-zero elements, over everything or averaged along axis `dims` (the seed's `l0`).
+ * Fraction of non-zero elements, over everything or averaged along the axes `dims` (the seed's
+ * `l0`). This is the newest seed's definition (it counts the non-zeros); older seed versions
+ * counted the zeros (1 − this).
  *
  * @example Mean L0 per token: the fraction along axis 0, summed over concepts
  * ```ts
@@ -50,9 +53,51 @@ export function l1(v: TensorLike, dims?: number): number | Tensor {
  * ```
  */
 export function l0(x: TensorLike): number;
-export function l0(x: TensorLike, dims: number): Tensor;
-export function l0(x: TensorLike, dims?: number): number | Tensor {
+export function l0(x: TensorLike, dims: Dims): Tensor;
+export function l0(x: TensorLike, dims?: Dims): number | Tensor {
   return reduce(input(x, "x"), dims, (a) => (a !== 0 ? 1 : 0), (acc, n) => acc / n, "l0");
+}
+
+/**
+ * Lp norm (Σ |v|^p)^(1/p) over everything or over the axes `dims` (the seed's `lp`, i.e.
+ * `torch.norm(v, p, dims)`). Default p = 0.5.
+ *
+ * @param v Any tensor.
+ * @param p A finite power > 0 (p = 0 and p = ∞ of `torch.norm` are not ported).
+ * @param dims An axis or a list of axes; omitted: all elements.
+ *
+ * @example
+ * ```ts
+ * import { lp } from "./sparsity.ts";
+ * lp([1, 4], 0.5); // (1 + 2)² = 9
+ * ```
+ */
+export function lp(v: TensorLike, p?: number): number;
+export function lp(v: TensorLike, p: number, dims: Dims): Tensor;
+export function lp(v: TensorLike, p = 0.5, dims?: Dims): number | Tensor {
+  if (typeof p !== "number" || !(p > 0) || !Number.isFinite(p)) {
+    throw new RangeError(`p must be a finite number > 0, got ${p}`);
+  }
+  return reduce(input(v, "v"), dims, (a) => Math.abs(a) ** p, (acc) => acc ** (1 / p), "lp");
+}
+
+/**
+ * L1/L2 ratio ‖x‖₁ / (‖x‖₂ + 1e-6) along the axes `dims` (the seed's `l1_l2_ratio`; default the
+ * last axis; `null` for all elements, the seed's `dims=None`).
+ *
+ * @example
+ * ```ts
+ * import { l1L2Ratio } from "./sparsity.ts";
+ * l1L2Ratio([[3, 4], [0, 2]]).data; // [7/5, 1] (up to the 1e-6)
+ * ```
+ */
+export function l1L2Ratio(x: TensorLike, dims?: Dims): Tensor;
+export function l1L2Ratio(x: TensorLike, dims: null): number;
+export function l1L2Ratio(x: TensorLike, dims: Dims | null = -1): number | Tensor {
+  const t = input(x, "x");
+  if (dims === null) return Math.fround(l1(t) / (l2(t) + EPSILON));
+  const a = l1(t, dims), b = l2(t, dims);
+  return { data: a.data.map((v, i) => v / (b.data[i] + EPSILON)), shape: a.shape };
 }
 
 /**
@@ -65,8 +110,8 @@ export function l0(x: TensorLike, dims?: number): number | Tensor {
  * ```
  */
 export function l0Eps(x: TensorLike, dims?: undefined, threshold?: number): number;
-export function l0Eps(x: TensorLike, dims: number, threshold?: number): Tensor;
-export function l0Eps(x: TensorLike, dims?: number, threshold = EPSILON): number | Tensor {
+export function l0Eps(x: TensorLike, dims: Dims, threshold?: number): Tensor;
+export function l0Eps(x: TensorLike, dims?: Dims, threshold = EPSILON): number | Tensor {
   return reduce(
     input(x, "x"),
     dims,

@@ -20,6 +20,12 @@ export function checkHyper(
 
 /** Checks the model argument of an optimizer. */
 export function checkSource(model: ParameterSource, who: string): void {
+  if (Array.isArray(model) || (model && typeof model === "object" && Symbol.iterator in model)) {
+    throw new TypeError(
+      `${who} takes the model, not its parameters (PyTorch's habit): write new ${who}(sae, { lr }), ` +
+        "it reads sae.parameters() and the backend itself",
+    );
+  }
   if (!model || typeof model.parameters !== "function" || typeof model.getBackend !== "function") {
     throw new TypeError(
       `${who} needs a model with parameters() and getBackend() (e.g. a JumpSAE), got ${typeof model}`,

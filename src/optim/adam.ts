@@ -1,5 +1,6 @@
 import { SlotBuffers } from "./_state.ts";
 import { checkHyper, checkSource } from "./_checks.ts";
+import { checkOptions, keysOf } from "../_options.ts";
 import type { Optimizer, OptimizerState, ParameterSource } from "./optimizer.ts";
 
 /** Options of `Adam` and `AdamW` (PyTorch's names in camelCase). */
@@ -13,6 +14,8 @@ export interface AdamOptions {
   /** L2 penalty (Adam) or decoupled decay (AdamW). Default 0 for Adam, 1e-2 for AdamW. */
   weightDecay?: number;
 }
+
+const ADAM_KEYS = keysOf<AdamOptions>()(["lr", "betas", "eps", "weightDecay"]);
 
 /**
  * Adam (Kingma & Ba 2015) with PyTorch's `torch.optim.Adam` semantics: bias-corrected moments,
@@ -45,6 +48,12 @@ export class Adam implements Optimizer {
    * @param options See `AdamOptions`.
    */
   constructor(readonly model: ParameterSource, options: AdamOptions = {}, decoupled = false) {
+    checkOptions(
+      options,
+      ADAM_KEYS,
+      `the options of new ${decoupled ? "AdamW" : "Adam"}(model, options)`,
+      "lr",
+    );
     checkSource(model, decoupled ? "AdamW" : "Adam");
     this.lr = checkHyper("lr", options.lr ?? 1e-3, 0);
     const betas = options.betas ?? [0.9, 0.999];

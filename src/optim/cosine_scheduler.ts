@@ -30,7 +30,8 @@ export class CosineScheduler {
    * @param optimizer The optimizer whose `lr` is set.
    * @param baseValue Learning rate at the end of the warm-up.
    * @param finalValue Learning rate at the end (and after).
-   * @param totalIters Length of the schedule, > warmupIters.
+   * @param totalIters Length of the schedule, >= warmupIters (equal: a warm-up only, as the seed
+   *   accepts).
    * @param warmupIters Warm-up length. Default 0.
    * @param startWarmupValue First warm-up value. Default 0.
    */
@@ -51,9 +52,9 @@ export class CosineScheduler {
     if (!Number.isInteger(warmupIters) || warmupIters < 0) {
       throw new RangeError(`warmupIters must be an integer >= 0, got ${warmupIters}`);
     }
-    if (!Number.isInteger(totalIters) || totalIters <= warmupIters) {
+    if (!Number.isInteger(totalIters) || totalIters < warmupIters) {
       throw new RangeError(
-        `totalIters must be an integer > warmupIters (${warmupIters}), got ${totalIters}`,
+        `totalIters must be an integer >= warmupIters (${warmupIters}), got ${totalIters}`,
       );
     }
     const s = new Float32Array(totalIters);

@@ -1,5 +1,6 @@
 import { SlotBuffers } from "./_state.ts";
 import { checkHyper, checkSource } from "./_checks.ts";
+import { checkOptions, keysOf } from "../_options.ts";
 import type { Optimizer, OptimizerState, ParameterSource } from "./optimizer.ts";
 
 /** Options of `SGD` (PyTorch's names in camelCase). */
@@ -15,6 +16,8 @@ export interface SgdOptions {
   /** L2 penalty added to the gradient. Default 0. */
   weightDecay?: number;
 }
+
+const SGD_KEYS = keysOf<SgdOptions>()(["lr", "momentum", "dampening", "nesterov", "weightDecay"]);
 
 /**
  * Stochastic gradient descent with PyTorch's `torch.optim.SGD` semantics (momentum buffer set
@@ -42,6 +45,7 @@ export class SGD implements Optimizer {
    * @param options See `SgdOptions`.
    */
   constructor(readonly model: ParameterSource, options: SgdOptions = {}) {
+    checkOptions(options, SGD_KEYS, "the options of new SGD(model, options)", "lr");
     checkSource(model, "SGD");
     this.lr = checkHyper("lr", options.lr ?? 1e-3, 0);
     this.momentum = checkHyper("momentum", options.momentum ?? 0, 0);

@@ -1,7 +1,10 @@
 /**
- * Runtime differences for threads: spawning a module worker (web `Worker` in Deno and browsers,
- * `node:worker_threads` in Node), the worker's side of the channel, and whether shared memory
- * can be used at all (browsers need `crossOriginIsolated`).
+ * Runtime differences for threads: starting a worker (`node:worker_threads` in Node and Deno,
+ * unref'd so that it never keeps the process alive; a web `Worker` in browsers), and whether
+ * shared memory can be used at all (browsers need a cross-origin isolated page).
+ *
+ * Nothing here names `node:worker_threads` as a literal: browser bundlers (esbuild, Vite,
+ * webpack, Rollup) neither resolve it nor warn about it, and browsers never run that branch.
  */
 
 /** A started worker, whatever the runtime. */
@@ -10,16 +13,17 @@ export interface WorkerHandle {
   terminate(): void;
 }
 
-/** Events a spawned worker reports. */
+/** Events a started worker reports. */
 export interface WorkerEvents {
   onMessage(data: unknown): void;
   onError(error: Error): void;
 }
 
-/** The worker's own end of the channel to its parent. */
-export interface ParentPort {
-  postMessage(message: unknown): void;
-  onMessage(handler: (data: unknown) => void): void;
+/** The part of a web `Worker` used here. */
+export interface WebWorker extends WorkerHandle {
+  onmessage: ((e: { data: unknown }) => void) | null;
+  onerror: ((e: { message?: string; preventDefault?(): void }) => void) | null;
+  onmessageerror: (() => void) | null;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -28,6 +32,11 @@ const g = globalThis as any;
 /** Whether this runtime is Node.js (and not Deno or a browser). */
 export function isNode(): boolean {
   return typeof g.Deno === "undefined" && typeof g.process?.versions?.node === "string";
+}
+
+/** Whether workers are `node:worker_threads` ones: Node and Deno (whose web Workers can't unref). */
+export function usesWorkerThreads(): boolean {
+  return typeof g.Deno !== "undefined" || isNode();
 }
 
 /** The number of logical cores, or 1 where unknown. */
@@ -43,64 +52,81 @@ export function hardwareConcurrency(): number {
  */
 export function sharedMemoryAvailable(): boolean {
   if (typeof SharedArrayBuffer === "undefined" || typeof Atomics === "undefined") return false;
-  if (typeof g.Deno !== "undefined" || isNode()) return true;
+  if (usesWorkerThreads()) return true;
   return g.crossOriginIsolated === true;
+}
+
+/** Whether `buffer` is a SharedArrayBuffer (false where the global does not exist). */
+export function isSharedBuffer(buffer: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && buffer instanceof SharedArrayBuffer;
 }
 
 /** Whether the calling thread may block in `Atomics.wait` (browser main threads may not). */
 export function canBlock(): boolean {
-  if (typeof g.Deno !== "undefined" || isNode()) return true;
+  if (usesWorkerThreads()) return true;
   // browser: workers may block, the window may not
   return typeof g.document === "undefined";
 }
 
-/** Starts the module worker at `url`. */
-export async function spawnWorker(url: URL, events: WorkerEvents): Promise<WorkerHandle> {
-  if (typeof g.Worker === "function") {
-    const w = new g.Worker(url.href, { type: "module" });
-    w.onmessage = (e: MessageEvent) => events.onMessage(e.data);
-    w.onerror = (e: ErrorEvent) => {
-      e.preventDefault?.();
-      events.onError(new Error(`worker ${url.pathname} failed: ${e.message}`));
-    };
-    w.onmessageerror = () => events.onError(new Error("worker message could not be deserialized"));
-    return w as WorkerHandle;
-  }
-  if (isNode()) {
-    const { Worker } = await import("node:worker_threads");
-    const w = new Worker(url);
-    w.on("message", (data: unknown) => events.onMessage(data));
-    w.on("error", (e: Error) => events.onError(e));
-    w.on("exit", (code: number) => {
-      if (code !== 0) events.onError(new Error(`worker exited with code ${code}`));
-    });
-    w.unref?.();
-    return {
-      postMessage: (m: unknown) => w.postMessage(m),
-      terminate: () => void w.terminate(),
-    };
-  }
-  throw new TypeError("Expected a Worker or node:worker_threads in this runtime, found neither");
+/** Wires a web `Worker` (`what` names it in errors) to `events`. */
+export function wrapWebWorker(w: WebWorker, what: string, events: WorkerEvents): WorkerHandle {
+  w.onmessage = (e) => events.onMessage(e.data);
+  w.onerror = (e) => {
+    e.preventDefault?.();
+    // A script that could not be fetched or parsed gives an error event without a message.
+    const why = e.message || "could not be loaded (missing file, wrong MIME type or blocked)";
+    events.onError(new Error(`worker ${what}: ${why}`));
+  };
+  w.onmessageerror = () => events.onError(new Error("worker message could not be deserialized"));
+  return w;
 }
 
-/** The parent channel, from inside a worker. */
-export async function parentPort(): Promise<ParentPort> {
-  if (isNode()) {
-    const { parentPort } = await import("node:worker_threads");
-    if (!parentPort) {
-      throw new TypeError("Expected to run in a worker thread, found the main thread");
-    }
-    return {
-      postMessage: (m: unknown) => parentPort.postMessage(m),
-      onMessage: (h: (data: unknown) => void) => parentPort.on("message", h),
-    };
+/** A web `Worker` running `source` (a module script) from a Blob URL. */
+export function blobWorker(source: string, events: WorkerEvents): WorkerHandle {
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  try {
+    return wrapWebWorker(new g.Worker(url, { type: "module" }), "from a Blob", events);
+  } finally {
+    // The worker has its own reference to the script once constructed.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
-  return {
-    postMessage: (m: unknown) => g.postMessage(m),
-    onMessage: (h: (data: unknown) => void) => {
-      g.onmessage = (e: MessageEvent) => h(e.data);
-    },
-  };
+}
+
+interface ThreadsWorker {
+  postMessage(m: unknown): void;
+  terminate(): Promise<number>;
+  unref(): void;
+  on(event: string, f: (arg: never) => void): void;
+}
+interface WorkerThreads {
+  Worker: new (url: URL) => ThreadsWorker;
+}
+
+let running = 0;
+
+/** How many `node:worker_threads` workers started here have not exited yet. */
+export function runningWorkerThreads(): number {
+  return running;
+}
+
+/** Starts the module at `url` with `node:worker_threads` (Node, Deno), unref'd. */
+export async function threadsWorker(url: URL, events: WorkerEvents): Promise<WorkerHandle> {
+  const specifier = "node:worker_threads";
+  const { Worker } = await import(
+    /* webpackIgnore: true */ /* @vite-ignore */ specifier
+  ) as WorkerThreads;
+  const w = new Worker(url);
+  running++;
+  w.on("message", (data: unknown) => events.onMessage(data));
+  w.on("error", (e: Error) => events.onError(e));
+  w.on("exit", (code: number) => {
+    running--;
+    if (code !== 0) events.onError(new Error(`worker exited with code ${code}`));
+  });
+  // An idle worker (blocked in Atomics.wait) must not keep the process alive: a script that
+  // forgets dispose() still exits.
+  w.unref();
+  return { postMessage: (m: unknown) => w.postMessage(m), terminate: () => void w.terminate() };
 }
 
 /** `./name` next to `base`, with the extension of `base` (`.ts` in Deno, `.js` once built). */

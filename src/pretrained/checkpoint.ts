@@ -14,7 +14,8 @@
 
 import type { JumpSAE } from "../jump_sae.ts";
 import { loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from "../io/safetensors.ts";
-import type { Tensor } from "../tensor.ts";
+import { formatShape, type Tensor } from "../tensor.ts";
+import { FormatError } from "../errors.ts";
 import {
   createFromConfig,
   type ModelConfig,
@@ -145,6 +146,7 @@ export async function buildModel(
   options: LoadModelOptions,
   name: string,
 ): Promise<JumpSAE> {
+  checkSizes(config, dict, name);
   const sae = createFromConfig(config, options);
   if (options.mode !== "train") sae.eval();
   try {
@@ -158,4 +160,31 @@ export async function buildModel(
     throw error;
   }
   return sae;
+}
+
+/**
+ * Compares the sizes a configuration asks for with the tensors that must back them, before any
+ * model is built: `thresholds` `[C]`, `dictionary._weights` `[C, D]`, the encoder's final weight
+ * `[C, D]` and its hidden weights `[D, D]`. A file whose configuration asks for more than its
+ * tensors hold is a `FormatError`, so a small file cannot make us allocate gigabytes.
+ */
+function checkSizes(config: ModelConfig, dict: Record<string, Tensor>, name: string): void {
+  const shape = Array.isArray(config.inputShape) ? config.inputShape : [config.inputShape];
+  const D = shape.length === 3 ? shape[0] : shape[shape.length - 1];
+  const C = config.nbConcepts;
+  const expected: [string, number[]][] = [["thresholds", [C]], ["dictionary._weights", [C, D]]];
+  if (config.encoderModule !== "identity") expected.push(["encoder.final_block.0.weight", [C, D]]);
+  const hidden = Number(/_(\d)$/.exec(config.encoderModule)?.[1] ?? 1) - 1;
+  for (let i = 0; i < hidden; i++) expected.push([`encoder.mlp_blocks.${i}.0.weight`, [D, D]]);
+  for (const [key, want] of expected) {
+    const got = Object.hasOwn(dict, key) ? dict[key].shape : undefined;
+    if (!got || got.length !== want.length || got.some((d, k) => d !== want[k])) {
+      throw new FormatError(
+        `${name}: its configuration (input dim ${D}, ${C} concepts, encoder ${config.encoderModule}) needs tensor ${key} of shape ${
+          formatShape(want)
+        }, got ${got ? formatShape(got) : "none"}`,
+        { file: name, member: key },
+      );
+    }
+  }
 }

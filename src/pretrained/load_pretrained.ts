@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkOptions, keysOf, withBandwith } from "../_options.ts";
 import type { JumpSAE } from "../jump_sae.ts";
 import { loadSafetensors, loadSafetensorsMetadata } from "../io/safetensors.ts";
 import { CHECKPOINT_CONFIG_KEY, loadModel, type LoadModelOptions } from "./checkpoint.ts";
@@ -12,6 +13,36 @@ import { loadSAELens } from "./saelens.ts";
 import { openSource, type PretrainedSource, type SourceOptions } from "./sources.ts";
 import { type ConstructorConfig, fromSeedStateDict } from "./state_dict.ts";
 import type { TrainingConfig } from "./_linear_sae.ts";
+
+const LOAD_KEYS = keysOf<LoadPretrainedOptions>()([
+  "format",
+  "config",
+  "normScalingFactor",
+  "bandwidth",
+  "bandwith",
+  "kernel",
+  "pseudoGradient",
+  "mode",
+  "name",
+  "device",
+  "threads",
+  "fetch",
+]);
+const CONFIG_KEYS = [
+  ...keysOf<ConstructorConfig>()([
+    "inputShape",
+    "nbConcepts",
+    "encoderModule",
+    "kernel",
+    "bandwith",
+    "pseudoGradient",
+    "dictionaryParams",
+    "decoderBias",
+    "centerInput",
+    "inputNormalization",
+  ]),
+  "bandwidth",
+];
 
 /** The formats `loadPretrained` reads. */
 export type PretrainedFormat = "saelens" | "gemma-scope" | "jumpsae" | "state-dict";
@@ -24,6 +55,8 @@ export interface LoadPretrainedOptions extends LoadModelOptions, SourceOptions, 
   config?: ConstructorConfig;
   /** SAELens `expected_average_only_in`: the norm scaling factor to fold into the weights. */
   normScalingFactor?: number;
+  /** The constructor's other spelling of `bandwith`. */
+  bandwidth?: number;
 }
 
 /** What `detectPretrained` found: the format and the files it needs, read. */
@@ -203,6 +236,12 @@ export async function loadPretrained(
   source: PretrainedSource,
   options: LoadPretrainedOptions = {},
 ): Promise<JumpSAE> {
+  checkOptions(options, LOAD_KEYS, "loadPretrained options");
+  checkOptions(options.config, CONFIG_KEYS, "loadPretrained options.config");
+  options = withBandwith(options, "loadPretrained options");
+  if (options.config) {
+    options = { ...options, config: withBandwith(options.config, "loadPretrained options.config") };
+  }
   const found = await detectPretrained(source, options);
   const { files, main } = found;
   const name = `${found.where === main ? main : `${found.where} ${main}`}`;

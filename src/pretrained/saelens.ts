@@ -11,6 +11,7 @@
  * @module
  */
 
+import { checkOptions, keysOf } from "../_options.ts";
 import type { JumpSAE } from "../jump_sae.ts";
 import { loadSafetensors, type SafetensorsWriteDtype, saveSafetensors } from "../io/safetensors.ts";
 import type { Tensor } from "../tensor.ts";
@@ -215,7 +216,10 @@ export async function loadSAELens(
     },
     apply,
     inputNormalization,
-    options,
+    // a SAELens training cfg's jumprelu_bandwidth, unless options name one
+    typeof cfg.jumprelu_bandwidth === "number" && options.bandwith === undefined
+      ? { ...options, bandwith: cfg.jumprelu_bandwidth }
+      : options,
     options,
     "SAELens directory",
   );
@@ -256,6 +260,11 @@ export async function exportSAELens(
   sae: JumpSAE,
   options: ExportSAELensOptions = {},
 ): Promise<{ "cfg.json": string; "sae_weights.safetensors": Uint8Array }> {
+  checkOptions(
+    options,
+    keysOf<ExportSAELensOptions>()(["dtype", "metadata"]),
+    "exportSAELens options",
+  );
   const dtype = options.dtype ?? "F32";
   if (!["F32", "F16", "BF16"].includes(dtype)) {
     throw new RangeError(`dtype must be F32, F16 or BF16, got ${dtype}`);

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { loadNpy, openNpy, parseNpyHeader } from "../io/npy.ts";
+import { loadNpy, openNpy } from "../io/npy.ts";
+import { elementType, parseNpyHeader } from "../io/_npy_header.ts";
 import { decodeElements, type ElementType } from "../io/_dtypes.ts";
 import { openForRead, type ReadableFile } from "../platform/fs.ts";
 import { formatShape, sizeOf, type Tensor } from "../tensor.ts";
@@ -84,16 +85,6 @@ function storedSource(
   };
 }
 
-/** numpy's simple dtype strings (already checked by the header parser) as element types. */
-function npyType(descr: string): ElementType {
-  const [, order, kind, size] = /^([<>|=])([fiub])(\d)$/.exec(descr)!;
-  return {
-    kind: kind as ElementType["kind"],
-    size: Number(size),
-    littleEndian: order === ">" ? false : order === "=" ? HOST_LITTLE_ENDIAN : true,
-  };
-}
-
 async function npySource(path: string): Promise<RowSource> {
   const name = `.npy file ${path}`;
   const reader = await openNpy(path); // checks the header and that the size matches it exactly
@@ -104,7 +95,7 @@ async function npySource(path: string): Promise<RowSource> {
     if (fortranOrder && shape.length > 1) {
       throw new RangeError(`${name} is in Fortran order, expected C order to read rows`);
     }
-    const type = npyType(dtype);
+    const type = elementType(dtype, name);
     return storedSource(file, name, file.size - sizeOf(shape) * type.size, shape, type);
   } catch (e) {
     await file.close();
@@ -270,7 +261,7 @@ async function npzSource(file: ReadableFile, path: string, member?: string) {
     head = await file.read(start, head.length + header);
     header = parseNpyHeader(head, what);
   }
-  const type = npyType(header.dtype);
+  const type = header.type;
   if (header.dataOffset + sizeOf(header.shape) * type.size !== entry.size) {
     throw new RangeError(
       `${what} has ${entry.size} bytes, expected ${

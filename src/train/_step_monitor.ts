@@ -55,7 +55,8 @@ export class StepMonitor {
     be.squaredError(ss, scratchBD, ctx.xHat, ctx.x, B * D, 1);
     be.fill(count, 0, 1);
     be.fill(scratchC, 0, C);
-    be.heavisideL0(count, scratchC, ctx.preCodes, ctx.logThreshold, B, C, 1, ctx.pseudoGradient);
+    // codes > θ: the same count as relu(pre) > θ for a JumpSAE, and the selected codes of a TopKSAE
+    be.heavisideL0(count, scratchC, ctx.codes, ctx.logThreshold, B, C, 1, ctx.pseudoGradient);
     be.fill(cols, 0, C);
     be.sumRows(cols, ctx.codes, B, C);
     let sq: DeviceBuffer | null = null;

@@ -11,3 +11,7 @@ export * from "./batch_loader.ts";
 export * from "./checkpoint.ts";
 export * from "./progress_bar.ts";
 export * from "./train_sae.ts";
+export * from "./recipes.ts";
+export * from "./l0_controller.ts";
+export * from "./input_scale.ts";
+export type { RecipeTrainOptions } from "./train_recipe.ts";

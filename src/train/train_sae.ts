@@ -1,4 +1,5 @@
 import type { JumpSAE } from "../jump_sae.ts";
+import { checkOptions, keysOf } from "../_options.ts";
 import type { Loss } from "../losses.ts";
 import { l0Eps } from "../metrics/sparsity.ts";
 import { clipGradNorm, gradNorm } from "../optim/clip_grad_norm.ts";
@@ -6,10 +7,12 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { exists } from "./_files.ts";
 import { StepMonitor } from "./_step_monitor.ts";
+import { StepSnapshot } from "./_snapshot.ts";
 import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
 import { ProgressBar } from "./progress_bar.ts";
+import { RECIPE_OPTION_KEYS, type RecipeTrainOptions, trainWithRecipe } from "./train_recipe.ts";
 
 /** One element of a data loader: a tensor, a tuple whose first item is the tensor, or `{ data }`. */
 export type Batch = TensorLike | readonly [TensorLike, ...unknown[]] | { data: TensorLike };
@@ -17,7 +20,6 @@ export type Batch = TensorLike | readonly [TensorLike, ...unknown[]] | { data: T
 /**
  * What `trainSae` iterates each epoch: an array of batches, a (re-iterable) iterable or async
  * iterable, a `BatchLoader` (shuffled, resumable mid-epoch), or a function of the epoch index.
- * `trainSae` also takes a file path: `batchLoader(path, { batchSize: 1024 })`.
  */
 export type DataLoader =
   | Iterable<Batch>
@@ -222,21 +224,113 @@ function dataDescription(loader: DataLoader): Record<string, unknown> {
  * sae.dispose();
  * ```
  */
-export async function trainSae(
+export function trainSae(
   model: JumpSAE,
   dataloader: DataLoader | string,
   criterion: Loss,
   optimizer: Optimizer,
+  options?: TrainOptions,
+): Promise<TrainLogs>;
+/**
+ * Trains by a named recipe (default `"jumpsae"`) to the sparsity asked: the loss, optimizer,
+ * schedule, input scaling and initialisation come from the recipe (see `RecipeTrainOptions`,
+ * `getRecipe`).
+ *
+ * @param model The model; the recipe sets its pseudo-gradient and initial thresholds.
+ * @param data A tensor [rows, dim], a `.npy` path, a `BatchLoader` or an array of batches.
+ * @param options `recipe`, `targetL0` (default √D), and `TrainOptions`.
+ * @returns The logs, plus `targetL0`, `l0Penalty`, `inputScale` and `thresholdShift`.
+ *
+ * @example Ask for 4 active concepts per token
+ * ```ts
+ * import { JumpSAE, trainSae } from "../../mod.ts";
+ * const x = { data: new Float32Array(512 * 8).map(() => Math.random() - 0.5), shape: [512, 8] };
+ * const sae = new JumpSAE(8, 32, { seed: 0, device: "reference" });
+ * const logs = await trainSae(sae, x, { targetL0: 4, nbEpochs: 2, verbose: false });
+ * console.log(logs.targetL0); // [4]
+ * sae.dispose();
+ * ```
+ */
+export function trainSae(
+  model: JumpSAE,
+  data: DataLoader | TensorLike | string,
+  options?: RecipeTrainOptions,
+): Promise<TrainLogs>;
+export function trainSae(
+  model: JumpSAE,
+  data: DataLoader | TensorLike | string,
+  criterionOrOptions?: Loss | RecipeTrainOptions,
+  optimizer?: Optimizer,
   options: TrainOptions = {},
 ): Promise<TrainLogs> {
-  if (typeof dataloader === "string") {
-    const loader = await batchLoader(dataloader, { batchSize: 1024 });
+  if (optimizer === undefined && !isLoss(criterionOrOptions)) {
     try {
-      return await trainSae(model, loader, criterion, optimizer, options);
-    } finally {
-      await loader.close();
+      const options = criterionOrOptions ?? {};
+      const { scheduler: _, ...train } = options as RecipeTrainOptions & TrainOptions;
+      checkTrainOptions(train, RECIPE_OPTION_KEYS);
+      if ("scheduler" in options) {
+        throw new TypeError("a recipe builds its own scheduler: pass no scheduler with a recipe");
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
+    return trainWithRecipe(model, data, criterionOrOptions ?? {}, trainLoop);
   }
+  if (typeof data === "string") {
+    return trainFromPath(model, data, criterionOrOptions as Loss, optimizer!, options);
+  }
+  return trainLoop(model, data as DataLoader, criterionOrOptions as Loss, optimizer!, options);
+}
+
+/** A file path trains through `batchLoader(path, { batchSize: 1024 })`, closed at the end. */
+async function trainFromPath(
+  model: JumpSAE,
+  path: string,
+  criterion: Loss,
+  optimizer: Optimizer,
+  options: TrainOptions,
+): Promise<TrainLogs> {
+  const loader = await batchLoader(path, { batchSize: 1024 });
+  try {
+    return await trainLoop(model, loader, criterion, optimizer, options);
+  } finally {
+    await loader.close();
+  }
+}
+
+function isLoss(v: unknown): v is Loss {
+  return !!v && typeof (v as Loss).accumulate === "function";
+}
+
+/** The checks of `TrainOptions`, run before any work (also by the recipe path). */
+export function checkTrainOptions(
+  options: TrainOptions,
+  extraKeys: readonly string[] = [],
+): {
+  nbEpochs: number;
+  clip: number | false | null;
+  monitoring: 0 | 1 | 2;
+  ckpt: CheckpointOptions | undefined;
+} {
+  checkOptions(
+    options,
+    [
+      ...keysOf<TrainOptions>()([
+        "scheduler",
+        "nbEpochs",
+        "clipGrad",
+        "monitoring",
+        "verbose",
+        "progress",
+        "signal",
+        "onStep",
+        "onEpoch",
+        "checkpoint",
+      ]),
+      ...extraKeys,
+    ],
+    "trainSae options",
+  );
   const nbEpochs = options.nbEpochs ?? 20;
   if (!Number.isInteger(nbEpochs) || nbEpochs < 0) {
     throw new RangeError(`nbEpochs must be an integer >= 0, got ${nbEpochs}`);
@@ -252,16 +346,6 @@ export async function trainSae(
   if (monitoring !== 0 && monitoring !== 1 && monitoring !== 2) {
     throw new RangeError(`monitoring must be 0, 1 or 2, got ${monitoring}`);
   }
-  if (!criterion || typeof criterion.accumulate !== "function") {
-    throw new TypeError(
-      `criterion must be a Loss (e.g. losses.mseL0(1e-3)), got ${typeof criterion}`,
-    );
-  }
-  if (!optimizer || typeof optimizer.step !== "function") {
-    throw new TypeError(
-      `optimizer must be an Optimizer (e.g. new Adam(model)), got ${typeof optimizer}`,
-    );
-  }
   const ckpt = typeof options.checkpoint === "string"
     ? { path: options.checkpoint }
     : options.checkpoint;
@@ -275,12 +359,34 @@ export async function trainSae(
   ) {
     throw new RangeError(`checkpoint.everySteps must be an integer >= 1, got ${ckpt.everySteps}`);
   }
+  return { nbEpochs, clip, monitoring, ckpt };
+}
+
+async function trainLoop(
+  model: JumpSAE,
+  dataloader: DataLoader,
+  criterion: Loss,
+  optimizer: Optimizer,
+  options: TrainOptions = {},
+): Promise<TrainLogs> {
+  const { nbEpochs, clip, monitoring, ckpt } = checkTrainOptions(options);
+  if (!criterion || typeof criterion.accumulate !== "function") {
+    throw new TypeError(
+      `criterion must be a Loss (e.g. losses.mseL0(1e-3)), got ${typeof criterion}`,
+    );
+  }
+  if (!optimizer || typeof optimizer.step !== "function") {
+    throw new TypeError(
+      `optimizer must be an Optimizer (e.g. new Adam(model)), got ${typeof optimizer}`,
+    );
+  }
   const verbose = options.verbose ?? true;
   const { scheduler, signal } = options;
 
   const monitor = monitoring > 0 ? new StepMonitor(monitoring) : null;
   const loss = monitor ? monitor.wrap(criterion) : criterion;
   const tracker = new DeadCodeTracker(model.nbConcepts);
+  const undo = StepSnapshot.of(model);
   const data = dataDescription(dataloader);
   let logs: TrainLogs = {};
   let acc = fresh();
@@ -297,6 +403,7 @@ export async function trainSae(
       acc: EpochAccumulator;
       scheduler: { iteration: number } | null;
       data: Record<string, unknown>;
+      loss?: unknown;
     };
     if (JSON.stringify(p.data) !== JSON.stringify(data)) {
       throw new RangeError(
@@ -316,6 +423,7 @@ export async function trainSae(
     logs = p.logs;
     acc = p.acc;
     ({ epoch: epoch0, batch: batch0, step } = p);
+    if (p.loss !== undefined && p.loss !== null) criterion.loadStateDict?.(p.loss);
     if (saved.extra?.alive) tracker.alive.set(saved.extra.alive.data.map((v) => (v > 0 ? 1 : 0)));
   }
 
@@ -333,6 +441,7 @@ export async function trainSae(
         acc: { ...acc, time: batch === 0 ? 0 : acc.time + (Date.now() - epochStart) / 1000 },
         scheduler: scheduler?.stateDict?.() ?? null,
         data,
+        loss: criterion.stateDict?.() ?? null,
       },
       extra: { alive: { data: Float32Array.from(tracker.alive), shape: [tracker.nbConcepts] } },
     });
@@ -366,17 +475,29 @@ export async function trainSae(
       if (signal?.aborted) await stop(epoch, batch, bar);
       const x = extractInput(item);
       criterion.setStep?.(step);
-      const value = await model.lossAndGradients(x, loss);
-      const total = clip ? await clipGradNorm(model, clip) : await gradNorm(model);
+      const badBatch = !x.data.every(Number.isFinite); // skipped, no forward
+      await undo.take(); // a skipped step changes nothing: running statistics, dictionary
+      const value = badBatch ? NaN : await model.lossAndGradients(x, loss);
+      const total = badBatch ? NaN : clip ? await clipGradNorm(model, clip) : await gradNorm(model);
       const skipped = !Number.isFinite(value) || !Number.isFinite(total);
       if (!skipped) {
         await optimizer.step();
+        const bad = await undo.nonFinite();
+        if (bad) {
+          undo.restore();
+          throw new RangeError(
+            `step ${step} (epoch ${
+              epoch + 1
+            }, batch ${batch}) made ${bad} non-finite with lr ${optimizer.lr}, expected finite parameters (the model is restored to before the step)`,
+          );
+        }
         scheduler?.step();
       } else {
+        undo.restore();
         acc.skipped++;
       }
       let r2 = NaN, l0 = NaN;
-      const stats = monitor?.last;
+      const stats = badBatch ? undefined : monitor?.last;
       if (stats) {
         tracker.updateFromColumnSums(stats.columnSums);
         const n = stats.rows * stats.dim;

@@ -18,6 +18,7 @@ import { MAX_THREADS, PARTIALS_BASE } from "./control.ts";
 import type { Heap } from "./heap.ts";
 import { type CopyOut, createCopyOut } from "./copy_out.ts";
 import type { ThreadPool } from "./pool.ts";
+import { isSharedBuffer } from "../../platform/workers.ts";
 
 /** A WASM buffer: `length` floats at byte offset `ptr` of the shared memory. */
 class WasmBuffer implements DeviceBuffer {
@@ -52,7 +53,7 @@ export class WasmBackend implements Backend {
     this.pool = pool;
     this.simd = simd;
     this.#gemmWs = pool.exports.gemmWorkspaceBytes() as number;
-    this.#copyOut = createCopyOut(heap.memory, heap.memory.buffer instanceof SharedArrayBuffer);
+    this.#copyOut = createCopyOut(heap.memory, isSharedBuffer(heap.memory.buffer));
   }
 
   /** Threads (workers + the calling thread). */

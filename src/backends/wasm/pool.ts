@@ -5,7 +5,17 @@
  * sets ERROR and `run` throws it; one that stops answering makes `run` throw after `timeoutMs`.
  */
 
-import { canBlock, siblingModule, spawnWorker, type WorkerHandle } from "../../platform/workers.ts";
+import {
+  blobWorker,
+  canBlock,
+  siblingModule,
+  threadsWorker,
+  usesWorkerThreads,
+  type WebWorker,
+  type WorkerEvents,
+  type WorkerHandle,
+  wrapWebWorker,
+} from "../../platform/workers.ts";
 import {
   ARGS_BASE,
   CTRL_BASE,
@@ -24,6 +34,101 @@ import {
   QUIT,
   type WorkerInit,
 } from "./control.ts";
+import { workerLayout } from "./worker_layout.ts";
+import { workerMain } from "./worker_main.ts";
+
+/** Set once a located `worker.js` failed to load in this page: later workers start from a Blob. */
+let locatedWorkerFailed = false;
+
+/**
+ * Starts one worker. Node and Deno: `node:worker_threads` on `worker.ts`/`worker.js` beside this
+ * module, unref'd (from a data: URL of the same code where this module is not a file: Deno
+ * importing it over http). Browsers: the worker located with the literal pattern that bundlers
+ * (Vite, webpack) recognise and emit as a file of the bundle, or, `fromBlob`, the same code
+ * (`workerMain`) from a Blob URL, which needs no file (esbuild and Rollup emit none).
+ */
+async function startWorker(events: WorkerEvents, fromBlob: boolean): Promise<WorkerHandle> {
+  if (usesWorkerThreads()) {
+    // node:worker_threads takes file: and data: URLs only (not Deno's import over http)
+    const file = siblingModule(import.meta.url, "worker");
+    const url = file.protocol === "file:"
+      ? file
+      : new URL(`data:text/javascript,${encodeURIComponent(workerSource())}`);
+    return await threadsWorker(url, events);
+  }
+  if (!fromBlob) {
+    let located: WebWorker | undefined;
+    try {
+      located = new Worker(new URL("./worker.ts", import.meta.url), {
+        type: "module",
+      }) as unknown as WebWorker;
+    } catch {
+      // no usable import.meta.url (an IIFE bundle): the Blob below
+    }
+    if (located) return wrapWebWorker(located, "worker.js", events);
+  }
+  return blobWorker(workerSource(), events);
+}
+
+/** The whole worker as one script: `workerMain` called with the layout. */
+function workerSource(): string {
+  return `(${workerMain.toString()})(${JSON.stringify(workerLayout)});\n`;
+}
+
+/** Starts worker `init.tid` (pushed to `started` at once) and resolves once it is ready. */
+function launch(
+  init: WorkerInit,
+  fromBlob: boolean,
+  started: WorkerHandle[],
+  onFailure: (e: Error) => void,
+): Promise<WorkerHandle> {
+  return new Promise((resolve, reject) => {
+    let handle: WorkerHandle | undefined, ready = false;
+    const fail = (e: Error) => {
+      if (ready) return onFailure(e);
+      handle?.terminate();
+      reject(e);
+    };
+    startWorker({
+      onMessage: (data) => {
+        const d = data as { ready?: number; error?: string };
+        if (d.ready !== undefined) {
+          ready = true;
+          resolve(handle!);
+        } else if (d.error) fail(new Error(`WASM worker ${init.tid} failed to start: ${d.error}`));
+      },
+      onError: fail,
+    }, fromBlob).then((w) => {
+      handle = w;
+      started.push(w);
+      w.postMessage(init);
+    }, reject);
+  });
+}
+
+/** `launch`, retrying from a Blob where a browser could not load the located `worker.js`. */
+async function startReady(
+  init: WorkerInit,
+  started: WorkerHandle[],
+  onFailure: (e: Error) => void,
+): Promise<WorkerHandle> {
+  if (usesWorkerThreads() || locatedWorkerFailed) {
+    return await launch(init, !usesWorkerThreads(), started, onFailure);
+  }
+  try {
+    return await launch(init, false, started, onFailure);
+  } catch (located) {
+    locatedWorkerFailed = true;
+    try {
+      return await launch(init, true, started, onFailure);
+    } catch (e) {
+      throw new Error(`${(located as Error).message}; from a Blob: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Stops the workers of a pool collected without `dispose()`: forgetting it costs nothing. */
+const finalizer = new FinalizationRegistry<() => void>((stop) => stop());
 
 /** Runs kernels on one or more threads. */
 export class ThreadPool {
@@ -63,50 +168,38 @@ export class ThreadPool {
     threads: number,
     timeoutMs = 120_000,
   ): Promise<ThreadPool> {
-    const workers: WorkerHandle[] = [];
-    const ready: Promise<void>[] = [];
-    const url = siblingModule(import.meta.url, "worker");
-    let pool: ThreadPool | null = null;
-    try {
-      for (let tid = 1; tid < threads; tid++) {
-        let resolve!: () => void, reject!: (e: Error) => void;
-        ready.push(new Promise<void>((res, rej) => (resolve = res, reject = rej)));
-        const worker = await spawnWorker(url, {
-          onMessage: (data) => {
-            const d = data as { ready?: number; error?: string };
-            if (d.ready !== undefined) resolve();
-            else if (d.error) {
-              const e = new Error(`WASM worker ${tid} failed to start: ${d.error}`);
-              reject(e);
-              if (pool) pool.#failure = e;
-            }
-          },
-          onError: (e) => {
-            reject(e);
-            if (pool) pool.#failure = e;
-          },
-        });
-        workers.push(worker);
-        worker.postMessage({ module, memory, tid } satisfies WorkerInit);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, rej) => {
-        timer = setTimeout(
-          () => rej(new Error(`WASM workers did not start within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
-      try {
-        await Promise.race([Promise.all(ready), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    } catch (e) {
-      for (const w of workers) w.terminate();
-      throw e;
+    const started: WorkerHandle[] = [];
+    // The workers' handlers reach the pool only weakly, so that a pool nobody holds can be
+    // collected (and its workers stopped by `finalizer`).
+    let pool: WeakRef<ThreadPool> | null = null;
+    const onFailure = (e: Error) => {
+      const p = pool?.deref();
+      if (p && !p.#failure) p.#failure = e; // the first failure (or dispose) is the one told
+    };
+    const ready: Promise<WorkerHandle>[] = [];
+    for (let tid = 1; tid < threads; tid++) {
+      ready.push(startReady({ module, memory, tid }, started, onFailure));
     }
-    pool = new ThreadPool(exports, memory, workers, timeoutMs);
-    return pool;
+    let workers: WorkerHandle[];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(
+        () => rej(new Error(`WASM workers did not start within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      workers = await Promise.race([Promise.all(ready), timeout]);
+    } catch (e) {
+      for (const w of started) w.terminate();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    const created = new ThreadPool(exports, memory, workers, timeoutMs);
+    pool = new WeakRef(created);
+    if (workers.length > 0) finalizer.register(created, created.#stopper(), created);
+    return created;
   }
 
   /** Runs kernel `name` with `args` (+ tid, nt) on all threads when `parallel`, else on this one. */
@@ -137,13 +230,13 @@ export class ThreadPool {
       ownError = e;
     }
     this.#waitWorkers();
+    // take the workers' error flag in every case, so that a failure is reported once
+    const failed = Atomics.exchange(ctrl, ERROR, 0);
     if (ownError) throw ownError;
-    const failed = Atomics.load(ctrl, ERROR);
     if (failed !== 0) {
       const text = new Uint16Array(this.#memory.buffer, ERROR_TEXT_BASE, ERROR_TEXT_LENGTH);
       let msg = "";
       for (let i = 0; i < text.length && text[i] !== 0; i++) msg += String.fromCharCode(text[i]);
-      Atomics.store(ctrl, ERROR, 0);
       throw new Error(`WASM kernel ${name} failed in ${msg}`);
     }
     return 0;
@@ -167,14 +260,22 @@ export class ThreadPool {
 
   /** Stops and terminates the workers. */
   dispose(): void {
-    if (this.#workers.length > 0) {
-      Atomics.store(this.#ctrl, QUIT, 1);
-      Atomics.add(this.#ctrl, GEN, 1);
-      Atomics.notify(this.#ctrl, GEN);
-    }
-    for (const w of this.#workers) w.terminate();
+    finalizer.unregister(this);
+    this.#stopper()();
     this.#workers = [];
     this.#failure = new Error("The WASM backend was disposed");
+  }
+
+  /** Stops the workers (QUIT, then terminate); holds no reference to the pool. */
+  #stopper(): () => void {
+    const ctrl = this.#ctrl, workers = this.#workers;
+    return () => {
+      if (workers.length === 0) return;
+      Atomics.store(ctrl, QUIT, 1);
+      Atomics.add(ctrl, GEN, 1);
+      Atomics.notify(ctrl, GEN);
+      for (const w of workers) w.terminate();
+    };
   }
 
   /** The module's exports (single-threaded helpers). */
