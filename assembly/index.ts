@@ -17,3 +17,4 @@ export { auxKBackward, auxKSelect } from "./auxk";
 export { divideRows, rowNorms } from "./dictionary";
 export { adam, sgd } from "./optim";
 export { peakFma } from "./peak";
+export { topK } from "./topk";

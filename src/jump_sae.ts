@@ -177,6 +177,7 @@ export class JumpSAE {
   #negBias = new Workspace();
   #codes = new Workspace();
   #xHat = new Workspace();
+  #topK = [new Workspace(), new Workspace(), new Workspace()];
   #grads = {
     loss: new Workspace(),
     xHat: new Workspace(),
@@ -583,6 +584,31 @@ export class JumpSAE {
       ...this.encoder.layers.map((l) => l.outFeatures),
     );
     return this.#mode ? B : Math.max(1, Math.floor(2 ** 25 / widest));
+  }
+
+  /**
+   * Encodes x and keeps the k largest codes of each token, selected on the backend (the dense
+   * codes are not downloaded): see `Backend.topK` (ties: the lower index first).
+   *
+   * @param x [batch, ...inputShape]
+   * @param k Codes kept per token, 1 ≤ k ≤ nbConcepts.
+   * @returns values and indices [tokens, k] (−1 and 0 pad), nnz [tokens, 1] non-zeros per token
+   */
+  encodeTopK(x: TensorLike, k: number): Promise<{ values: Tensor; indices: Tensor; nnz: Tensor }> {
+    if (!Number.isInteger(k) || k < 1 || k > this.nbConcepts) {
+      throw new RangeError(`k must be an integer in [1, ${this.nbConcepts}], got ${k}`);
+    }
+    const tokens = this.#tokens(x);
+    this.#checkBatch(tokens.shape[0]);
+    return this.#run(async (be) => {
+      const [values, indices, nnz] = await this.#inChunks(be, tokens, [k, k, 1], (part) => {
+        const rows = part.shape[0], { codes } = this.#encodeOn(be, part);
+        const out = this.#topK.map((w, i) => w.get(be, rows * (i < 2 ? k : 1)));
+        be.topK(out[0], out[1], out[2], codes, rows, this.nbConcepts, k);
+        return out;
+      });
+      return { values, indices, nnz };
+    });
   }
 
   /**

@@ -306,4 +306,20 @@ export interface Backend {
   ): void;
   /** One SGD update of `param` in place, with momentum buffer `buf` (unused if momentum is 0). */
   sgd(param: DeviceBuffer, grad: DeviceBuffer, buf: DeviceBuffer, n: number, p: SgdParams): void;
+
+  /**
+   * Per-row top-k of codes [rows, cols] by selection (one pass, a bounded heap): values and
+   * indices [rows, k] by descending value, equal values by lower index, only non-zero codes,
+   * padded with index −1 and value 0; nnz [rows] the number of non-zero codes of each row.
+   * Indices are stored as floats (exact below 2^24 concepts). Written, not accumulated.
+   */
+  topK(
+    values: DeviceBuffer,
+    indices: DeviceBuffer,
+    nnz: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void;
 }

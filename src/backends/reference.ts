@@ -17,6 +17,7 @@ import type {
   PseudoGradient,
   SgdParams,
 } from "./backend.ts";
+import { topKRows } from "./_topk.ts";
 
 /** A reference buffer is a plain Float32Array. */
 class HostBuffer implements DeviceBuffer {
@@ -499,6 +500,18 @@ class ReferenceBackend implements Backend {
       }
       P[i] -= p.lr * g;
     }
+  }
+
+  topK(
+    values: DeviceBuffer,
+    indices: DeviceBuffer,
+    nnz: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    topKRows(f(values), f(indices), f(nnz), f(codes), rows, cols, k);
   }
 }
 

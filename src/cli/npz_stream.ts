@@ -40,8 +40,11 @@ interface Member {
 
 /** A `.npz` being written member by member, rows appended in any order of members. */
 export interface NpzStreamWriter {
-  /** Appends rows to a member: values of whole rows, converted to its dtype. */
-  append(name: string, values: ArrayLike<number>): Promise<void>;
+  /**
+   * Appends rows to a member: values of whole rows, converted to its dtype (a Float32Array,
+   * Int32Array or BigInt64Array of the member's dtype is written without a copy).
+   */
+  append(name: string, values: ArrayLike<number> | BigInt64Array): Promise<void>;
   /** Adds a small fixed member (e.g. scipy's `format`: `|S3` holding `csr`). */
   addBytesMember(name: string, descr: string, shape: readonly number[], data: Uint8Array): void;
   /** Writes the archive and removes the temporary files. */
@@ -111,10 +114,16 @@ export async function createNpzStreamWriter(
           `${name} rows have ${m.rowElements} values, got ${values.length} (not a whole number of rows)`,
         );
       }
-      let bytes: Uint8Array;
-      if (m.dtype === "<f4") bytes = new Uint8Array(Float32Array.from(values).buffer);
-      else if (m.dtype === "<i4") bytes = new Uint8Array(Int32Array.from(values).buffer);
-      else bytes = new Uint8Array(BigInt64Array.from(Array.from(values), (v) => BigInt(v)).buffer);
+      // typed arrays of the member's dtype are written as they are (no copy): keep them unchanged
+      // until the returned promise settles
+      const typed = m.dtype === "<f4"
+        ? (values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>))
+        : m.dtype === "<i4"
+        ? (values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>))
+        : (values instanceof BigInt64Array
+          ? values
+          : BigInt64Array.from(Array.from(values as ArrayLike<number>), (v) => BigInt(v)));
+      const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
       m.elements += values.length;
       await m.file.write(bytes);
     },
@@ -240,8 +249,11 @@ class ZipWriter {
           `Temporary member ${name} has ${src.size} bytes, expected ${dataBytes}`,
         );
       }
+      // one buffer for the whole copy: memory stays flat whatever the member's size
+      const buffer = new Uint8Array(Math.min(COPY_CHUNK, dataBytes));
       for (let at = 0; at < dataBytes; at += COPY_CHUNK) {
-        const chunk = await src.read(at, Math.min(COPY_CHUNK, dataBytes - at));
+        const chunk = buffer.subarray(0, Math.min(COPY_CHUNK, dataBytes - at));
+        await src.readInto(at, chunk);
         crc = crc32Update(crc, chunk);
         await this.#write(chunk);
       }

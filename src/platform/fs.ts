@@ -12,6 +12,8 @@ export interface ReadableFile {
   readonly size: number;
   /** Reads exactly `length` bytes at `offset`; a RangeError if the file ends first. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Fills all of `target` with the bytes at `offset` (one large read, no copy); a RangeError if the file ends first. */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
   /** Closes the file; later reads reject. */
   close(): Promise<void>;
 }
@@ -89,6 +91,15 @@ function checkRange(offset: number, length: number): void {
   }
 }
 
+function checkTarget(target: unknown): Uint8Array {
+  if (!(target instanceof Uint8Array)) {
+    throw new TypeError(
+      `target must be a Uint8Array, got ${Object.prototype.toString.call(target)}`,
+    );
+  }
+  return target;
+}
+
 /**
  * Size of a file in bytes.
  *
@@ -141,9 +152,9 @@ export async function openForRead(path: string): Promise<ReadableFile> {
     const file = await d.open(path, { read: true });
     const { size } = await file.stat();
     // Seek and read must not interleave between concurrent calls: chain them.
-    const read = async (offset: number, length: number): Promise<Uint8Array> => {
+    const read = async (offset: number, out: Uint8Array): Promise<Uint8Array> => {
+      const length = out.length;
       guard(offset, length, size);
-      const out = new Uint8Array(length);
       await file.seek(offset, SEEK_START);
       let filled = 0;
       while (filled < length) {
@@ -160,9 +171,17 @@ export async function openForRead(path: string): Promise<ReadableFile> {
     return {
       size,
       read(offset, length) {
-        const result = queue.then(() => read(offset, length));
+        const result = queue.then(() => {
+          checkRange(offset, length);
+          return read(offset, new Uint8Array(length));
+        });
         queue = result.catch(() => {});
         return result;
+      },
+      readInto(offset, target) {
+        const result = queue.then(() => read(offset, checkTarget(target)));
+        queue = result.catch(() => {});
+        return result.then(() => {});
       },
       async close() {
         if (closed) return;
@@ -174,22 +193,29 @@ export async function openForRead(path: string): Promise<ReadableFile> {
   }
   const handle = await (await node()).open(path, "r");
   const { size } = await handle.stat();
+  const read = async (offset: number, out: Uint8Array): Promise<Uint8Array> => {
+    const length = out.length;
+    guard(offset, length, size);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await handle.read(out, filled, length - filled, offset + filled);
+      if (bytesRead === 0) {
+        throw new RangeError(
+          `file ${path} ended after ${offset + filled} bytes, expected ${offset + length}`,
+        );
+      }
+      filled += bytesRead;
+    }
+    return out;
+  };
   return {
     size,
     async read(offset, length) {
-      guard(offset, length, size);
-      const out = new Uint8Array(length);
-      let filled = 0;
-      while (filled < length) {
-        const { bytesRead } = await handle.read(out, filled, length - filled, offset + filled);
-        if (bytesRead === 0) {
-          throw new RangeError(
-            `file ${path} ended after ${offset + filled} bytes, expected ${offset + length}`,
-          );
-        }
-        filled += bytesRead;
-      }
-      return out;
+      checkRange(offset, length);
+      return await read(offset, new Uint8Array(length));
+    },
+    async readInto(offset, target) {
+      await read(offset, checkTarget(target));
     },
     async close() {
       if (closed) return;

@@ -8,7 +8,7 @@ import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { exists } from "./_files.ts";
 import { StepMonitor } from "./_step_monitor.ts";
 import { StepSnapshot } from "./_snapshot.ts";
-import { BatchLoader } from "./batch_loader.ts";
+import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
 import { ProgressBar } from "./progress_bar.ts";
@@ -187,13 +187,7 @@ const fresh = (): EpochAccumulator => ({
 
 function dataDescription(loader: DataLoader): Record<string, unknown> {
   return loader instanceof BatchLoader
-    ? {
-      kind: "BatchLoader",
-      rows: loader.rows,
-      batchSize: loader.batchSize,
-      shuffle: loader.shuffle,
-      seed: loader.seed,
-    }
+    ? loader.description()
     : { kind: typeof loader === "function" ? "function" : "iterable" };
 }
 
@@ -232,7 +226,7 @@ function dataDescription(loader: DataLoader): Record<string, unknown> {
  */
 export function trainSae(
   model: JumpSAE,
-  dataloader: DataLoader,
+  dataloader: DataLoader | string,
   criterion: Loss,
   optimizer: Optimizer,
   options?: TrainOptions,
@@ -282,7 +276,26 @@ export function trainSae(
     }
     return trainWithRecipe(model, data, criterionOrOptions ?? {}, trainLoop);
   }
+  if (typeof data === "string") {
+    return trainFromPath(model, data, criterionOrOptions as Loss, optimizer!, options);
+  }
   return trainLoop(model, data as DataLoader, criterionOrOptions as Loss, optimizer!, options);
+}
+
+/** A file path trains through `batchLoader(path, { batchSize: 1024 })`, closed at the end. */
+async function trainFromPath(
+  model: JumpSAE,
+  path: string,
+  criterion: Loss,
+  optimizer: Optimizer,
+  options: TrainOptions,
+): Promise<TrainLogs> {
+  const loader = await batchLoader(path, { batchSize: 1024 });
+  try {
+    return await trainLoop(model, loader, criterion, optimizer, options);
+  } finally {
+    await loader.close();
+  }
 }
 
 function isLoss(v: unknown): v is Loss {

@@ -646,6 +646,28 @@ export class WasmBackend implements Backend {
     ];
     this.pool.run("sgd", args, this.#par(n));
   }
+
+  topK(
+    values: DeviceBuffer,
+    indices: DeviceBuffer,
+    nnz: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const args = [
+      this.#ptr(values, rows * k, "values"),
+      this.#ptr(indices, rows * k, "indices"),
+      this.#ptr(nnz, rows, "nnz"),
+      this.#ptr(codes, rows * cols, "codes"),
+      rows,
+      cols,
+      k,
+      ...this.#workspace(8 * k + 64),
+    ];
+    this.pool.run("topK", args, this.threads > 1 && rows > 1 && rows * cols >= this.#parallelMin);
+  }
 }
 
 export { MAX_THREADS };

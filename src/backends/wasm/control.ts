@@ -58,6 +58,7 @@ export const KERNELS = [
   "compactRows",
   "auxKSelect",
   "auxKBackward",
+  "topK",
 ] as const;
 
 /** A kernel name. */

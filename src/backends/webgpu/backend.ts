@@ -20,6 +20,7 @@ import type {
   SgdParams,
 } from "../backend.ts";
 import { GpuBuffer, type GpuContext } from "./context.ts";
+import { topKKernel } from "./wgsl/top_k.ts";
 import { batchNormBackwardKernel, batchNormTrainKernel } from "./wgsl/batch_norm.ts";
 import { COLUMN_TILE, sumRowsKernel } from "./wgsl/columns.ts";
 import type { KernelSource } from "./wgsl/common.ts";
@@ -677,6 +678,26 @@ export class WebGpuBackend implements Backend {
     const P = this.need(op, "param", param, n), G = this.need(op, "grad", grad, n);
     if (p.momentum === 0) this.map(SGD_PLAIN, { param: P, grad: G }, n, 0, values);
     else this.map(SGD, { param: P, buf: this.need(op, "buf", buf, n), grad: G }, n, 0, values);
+  }
+
+  topK(
+    values: DeviceBuffer,
+    indices: DeviceBuffer,
+    nnz: DeviceBuffer,
+    codes: DeviceBuffer,
+    rows: number,
+    cols: number,
+    k: number,
+  ): void {
+    const op = "topK";
+    this.size(op, { rows, cols, k });
+    const buffers = [
+      this.need(op, "values", values, rows * k),
+      this.need(op, "indices", indices, rows * k),
+      this.need(op, "nnz", nnz, rows),
+      this.need(op, "codes", codes, rows * cols),
+    ];
+    this.ctx.run(this.kernels.get("top_k", topKKernel), buffers, { cols, k }, rows);
   }
 
   // ---- helpers ----

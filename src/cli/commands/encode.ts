@@ -1,21 +1,21 @@
 /**
- * `jumpsae encode`: activations (.npy, streamed by chunks of rows with `openNpy`) to sparse
- * codes (.npz, streamed to disk): the top-k indices and values per token, or CSR in scipy's
- * `save_npz` layout.
+ * `jumpsae encode`: activations (.npy, or an .npz/.safetensors member, streamed by chunks of
+ * rows) to sparse codes (.npz, streamed to disk): the top-k indices and values per token
+ * (selected on the backend), or CSR in scipy's `save_npz` layout. A pipeline: chunk n + 1 is
+ * read and chunk n − 1 written while chunk n is encoded; the two input buffers are reused.
  *
  * @module
  */
 
-import { openNpy } from "../../io/npy.ts";
 import type { JumpSAE } from "../../jump_sae.ts";
-import { formatShape } from "../../tensor.ts";
+import { formatShape, sizeOf, type Tensor } from "../../tensor.ts";
+import { openRowSource } from "../../train/_row_sources.ts";
 import { type CommandSpec, formatBytes, UsageError } from "../args.ts";
 import { createNpzStreamWriter } from "../npz_stream.ts";
 import { Progress } from "../progress.ts";
 import {
   chunkRowsFor,
   type CliContext,
-  itemSize,
   loadCliModel,
   MODEL_OPTIONS,
   residentMemory,
@@ -24,7 +24,8 @@ import {
 /** The command's arguments. */
 export const ENCODE: CommandSpec = {
   name: "encode",
-  summary: "Encode activations (.npy) into sparse codes (.npz), streamed in chunks of rows",
+  summary:
+    "Encode activations (.npy, acts.npz#key, acts.safetensors#key) into sparse codes (.npz), streamed in chunks of rows",
   positionals: ["model", "activations"],
   options: {
     output: { kind: "string", alias: "o", help: "Output .npz", meta: "PATH" },
@@ -41,7 +42,8 @@ export const ENCODE: CommandSpec = {
     },
     "max-memory": {
       kind: "bytes",
-      help: "Memory for the model and one chunk; sets the rows per chunk",
+      help:
+        "Memory for the model and the chunks in flight; sets the rows per chunk. The process takes about 150MB more (Deno, the WASM module and its workers), whatever the file's size",
       default: "512MB",
       meta: "SIZE",
     },
@@ -53,27 +55,6 @@ export const ENCODE: CommandSpec = {
     "  jumpsae encode saelens_dir/ acts.npy -o codes.npz --csr\n\n" +
     "Top-k output: indices [tokens, k] int32, values [tokens, k] float32 (descending), shape [tokens, concepts] int64.",
 };
-
-/** Top-k of one row of codes: indices by descending value (ties: lower index first), −1 padded. */
-export function topKRow(
-  codes: Float32Array,
-  offset: number,
-  C: number,
-  k: number,
-  indices: Int32Array,
-  values: Float32Array,
-  at: number,
-): number {
-  const nz: number[] = [];
-  for (let c = 0; c < C; c++) if (codes[offset + c] !== 0) nz.push(c);
-  nz.sort((a, b) => codes[offset + b] - codes[offset + a] || a - b);
-  const n = Math.min(k, nz.length);
-  for (let j = 0; j < k; j++) {
-    indices[at + j] = j < n ? nz[j] : -1;
-    values[at + j] = j < n ? codes[offset + nz[j]] : 0;
-  }
-  return nz.length;
-}
 
 /** Checks that an activations file fits a model: [rows, ...inputShape]. */
 export function checkActivations(shape: readonly number[], sae: JumpSAE, path: string): void {
@@ -98,10 +79,12 @@ export async function runEncode(
   if (!output) throw new UsageError("encode needs --output PATH, got none");
   const csr = options.csr === true;
   const sae = await loadCliModel(positionals.model!, options);
-  const reader = await openNpy(positionals.activations!);
+  let source: Awaited<ReturnType<typeof openRowSource>> | undefined;
   let writer: Awaited<ReturnType<typeof createNpzStreamWriter>> | undefined;
   try {
-    checkActivations(reader.shape, sae, positionals.activations!);
+    source = await openRowSource(positionals.activations!);
+    const shape = [source.rows, ...source.rowShape];
+    checkActivations(shape, sae, positionals.activations!);
     const C = sae.nbConcepts;
     const k = (options["top-k"] as number | undefined) ?? Math.min(32, C);
     if (!csr && (k < 1 || k > C)) {
@@ -117,7 +100,7 @@ export async function runEncode(
       const plan = chunkRowsFor(
         options["max-memory"] as number,
         sae,
-        itemSize(reader.dtype),
+        4,
         outPerToken * tokensPerRow,
         false,
       );
@@ -126,7 +109,8 @@ export async function runEncode(
         formatBytes(plan.modelBytes)
       }, ${formatBytes(plan.rowBytes)} per row)`;
     } else if (chunk < 1) throw new UsageError(`--chunk-rows must be >= 1, got ${chunk}`);
-    const N = reader.rows, tokens = N * tokensPerRow;
+    const N = source.rows, tokens = N * tokensPerRow;
+    chunk = Math.min(chunk, N);
     writer = await createNpzStreamWriter(
       output,
       csr
@@ -141,58 +125,60 @@ export async function runEncode(
     const shapeBytes = new Uint8Array(new BigInt64Array([BigInt(tokens), BigInt(C)]).buffer);
     if (csr) {
       writer.addBytesMember("format", "|S3", [], new TextEncoder().encode("csr"));
-      await writer.append("indptr", [0]);
+      await writer.append("indptr", new BigInt64Array(1));
     }
     writer.addBytesMember("shape", "<i8", [2], shapeBytes);
     ctx.err(
       `encoding ${N} rows of ${
-        formatShape(reader.shape.slice(1))
-      } (${reader.dtype}) in chunks of ${chunk} rows${budget}`,
+        formatShape(source.rowShape)
+      } (${source.name}) in chunks of ${chunk} rows${budget}`,
     );
     const bar = new Progress("encode", N, "rows", {
       enabled: ctx.progress,
       write: ctx.progressWrite,
     });
+    const w = writer, src = source, width = sizeOf(source.rowShape);
+    // two input buffers: chunk n + 1 is read into one while chunk n, in the other, is encoded
+    const inputs = [new Float32Array(chunk * width), new Float32Array(chunk * width)];
+    const read = async (start: number, slot: number): Promise<Tensor> => {
+      const n = Math.min(chunk!, N - start);
+      await src.read(start, n, inputs[slot], 0);
+      return { data: inputs[slot].subarray(0, n * width), shape: [n, ...source!.rowShape] };
+    };
     let nnzTotal = 0, peak = residentMemory(), chunks = 0;
-    for (let start = 0; start < N; start += chunk) {
-      const n = Math.min(chunk, N - start);
-      const x = await reader.readRows(start, n);
-      const { codes } = await sae.encode(x);
-      const T = codes.shape[0];
+    const began = performance.now();
+    let next: Promise<Tensor> | undefined = read(0, 0);
+    let written: Promise<unknown> = Promise.resolve();
+    for (let start = 0, slot = 0; start < N; start += chunk, slot ^= 1) {
+      const x = await next!;
+      next = start + chunk < N ? read(start + chunk, slot ^ 1) : undefined;
+      next?.catch(() => {}); // surfaces when awaited
+      let parts: [string, Float32Array | Int32Array | BigInt64Array][];
       if (csr) {
-        const data: number[] = [], indices: number[] = [], indptr: number[] = [];
-        for (let t = 0; t < T; t++) {
-          for (let c = 0; c < C; c++) {
-            const v = codes.data[t * C + c];
-            if (v !== 0) {
-              data.push(v);
-              indices.push(c);
-            }
-          }
-          indptr.push(nnzTotal + data.length);
-        }
-        nnzTotal += data.length;
-        await writer.append("data", data);
-        await writer.append("indices", indices);
-        await writer.append("indptr", indptr);
+        const { codes } = await sae.encode(x);
+        const { data, indices, indptr, nnz } = toCsr(codes.data, codes.shape[0], C, nnzTotal);
+        nnzTotal += nnz;
+        parts = [["data", data], ["indices", indices], ["indptr", indptr]];
       } else {
-        const indices = new Int32Array(T * k), values = new Float32Array(T * k);
-        for (let t = 0; t < T; t++) {
-          nnzTotal += topKRow(codes.data, t * C, C, k, indices, values, t * k);
-        }
-        await writer.append("indices", indices);
-        await writer.append("values", values);
+        const top = await sae.encodeTopK(x, k);
+        for (const n of top.nnz.data) nnzTotal += n;
+        parts = [["indices", Int32Array.from(top.indices.data)], ["values", top.values.data]];
       }
+      await written; // chunk n − 1 is on disk before chunk n is queued
+      written = Promise.all(parts.map(([name, values]) => w.append(name, values)));
+      written.catch(() => {});
       chunks++;
       peak = Math.max(peak, residentMemory());
       bar.update(
-        start + n,
-        `L0 ${(nnzTotal / Math.max(1, (start + n) * tokensPerRow)).toFixed(1)}`,
+        start + x.shape[0],
+        `L0 ${(nnzTotal / Math.max(1, (start + x.shape[0]) * tokensPerRow)).toFixed(1)}`,
       );
     }
+    await written;
     bar.done();
     await writer.close();
     writer = undefined;
+    const seconds = (performance.now() - began) / 1000;
     const size = (await Deno.stat(output)).size;
     ctx.out(
       `wrote ${output} (${formatBytes(size)}): ${
@@ -200,12 +186,38 @@ export async function runEncode(
       } for ${tokens} tokens × ${C} concepts; ` +
         `mean L0 ${(nnzTotal / Math.max(1, tokens)).toFixed(3)}; ${chunks} chunk${
           chunks === 1 ? "" : "s"
-        } of ≤ ${Math.min(chunk, N)} rows; peak RSS ${formatBytes(peak)}`,
+        } of ≤ ${chunk} rows; peak RSS ${formatBytes(peak)}; ${seconds.toFixed(2)} s, ${
+          Math.round(N / seconds)
+        } rows/s`,
     );
     return 0;
   } finally {
     await writer?.abort();
-    await reader.close();
+    await source?.close();
     sae.dispose();
   }
+}
+
+/** CSR of dense codes [T, C]: non-zeros in row-major order; indptr continues from `base`. */
+export function toCsr(
+  codes: Float32Array,
+  T: number,
+  C: number,
+  base: number,
+): { data: Float32Array; indices: Int32Array; indptr: BigInt64Array; nnz: number } {
+  let nnz = 0;
+  for (let i = 0; i < T * C; i++) if (codes[i] !== 0) nnz++;
+  const data = new Float32Array(nnz), indices = new Int32Array(nnz);
+  const indptr = new BigInt64Array(T);
+  let j = 0;
+  for (let t = 0; t < T; t++) {
+    for (let c = 0, at = t * C; c < C; c++, at++) {
+      if (codes[at] !== 0) {
+        data[j] = codes[at];
+        indices[j++] = c;
+      }
+    }
+    indptr[t] = BigInt(base + j);
+  }
+  return { data, indices, indptr, nnz };
 }

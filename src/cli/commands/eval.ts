@@ -4,13 +4,13 @@
  * @module
  */
 
-import { openNpy } from "../../io/npy.ts";
+import { sizeOf, type Tensor } from "../../tensor.ts";
+import { openRowSource } from "../../train/_row_sources.ts";
 import { type CommandSpec, formatBytes, UsageError } from "../args.ts";
 import { Progress } from "../progress.ts";
 import {
   chunkRowsFor,
   type CliContext,
-  itemSize,
   loadCliModel,
   MODEL_OPTIONS,
   residentMemory,
@@ -20,7 +20,8 @@ import { checkActivations } from "./encode.ts";
 /** The command's arguments. */
 export const EVAL: CommandSpec = {
   name: "eval",
-  summary: "Measure R², MSE, L0 and dead features of a model on held-out activations (.npy)",
+  summary:
+    "Measure R², MSE, L0 and dead features of a model on held-out activations (.npy, acts.npz#key, acts.safetensors#key)",
   positionals: ["model", "activations"],
   options: {
     json: { kind: "boolean", help: "Print one JSON object" },
@@ -56,9 +57,10 @@ export async function runEval(
   ctx: CliContext,
 ): Promise<number> {
   const sae = await loadCliModel(positionals.model!, options);
-  const reader = await openNpy(positionals.activations!);
+  let reader: Awaited<ReturnType<typeof openRowSource>> | undefined;
   try {
-    checkActivations(reader.shape, sae, positionals.activations!);
+    reader = await openRowSource(positionals.activations!);
+    checkActivations([reader.rows, ...reader.rowShape], sae, positionals.activations!);
     if (sae.inputShape.length === 3) {
       throw new UsageError(
         `eval needs a model of inputShape dim or [seq, dim], got [${sae.inputShape.join(", ")}]`,
@@ -67,8 +69,7 @@ export async function runEval(
     const C = sae.nbConcepts, D = sae.dim;
     let chunk = options["chunk-rows"] as number | undefined;
     if (chunk === undefined) {
-      chunk =
-        chunkRowsFor(options["max-memory"] as number, sae, itemSize(reader.dtype), 0, true).rows;
+      chunk = chunkRowsFor(options["max-memory"] as number, sae, 4, 0, true).rows;
     } else if (chunk < 1) throw new UsageError(`--chunk-rows must be >= 1, got ${chunk}`);
     const N = reader.rows;
     let res = 0, sx = 0, sxx = 0, n = 0, active = 0, tokens = 0, peak = residentMemory();
@@ -77,9 +78,21 @@ export async function runEval(
       enabled: ctx.progress,
       write: ctx.progressWrite,
     });
-    for (let start = 0; start < N; start += chunk) {
-      const count = Math.min(chunk, N - start);
-      const x = await reader.readRows(start, count);
+    chunk = Math.min(chunk, N);
+    // two input buffers: chunk n + 1 is read into one while chunk n, in the other, is evaluated
+    const src = reader, width = sizeOf(reader.rowShape);
+    const inputs = [new Float32Array(chunk * width), new Float32Array(chunk * width)];
+    const read = async (start: number, slot: number): Promise<Tensor> => {
+      const n = Math.min(chunk!, N - start);
+      await src.read(start, n, inputs[slot], 0);
+      return { data: inputs[slot].subarray(0, n * width), shape: [n, ...src.rowShape] };
+    };
+    let next: Promise<Tensor> | undefined = N > 0 ? read(0, 0) : undefined;
+    for (let start = 0, slot = 0; start < N; start += chunk, slot ^= 1) {
+      const x = await next!;
+      const count = x.shape[0];
+      next = start + chunk < N ? read(start + chunk, slot ^ 1) : undefined;
+      next?.catch(() => {}); // surfaces when awaited
       const { codes, xHat } = await sae.forward(x);
       for (let i = 0; i < x.data.length; i++) {
         const v = x.data[i];
@@ -129,7 +142,7 @@ export async function runEval(
     }
     return 0;
   } finally {
-    await reader.close();
+    await reader?.close();
     sae.dispose();
   }
 }

@@ -8,13 +8,13 @@
  */
 
 import { ENCODER_NAMES, type EncoderName } from "../../encoders.ts";
-import { openNpy } from "../../io/npy.ts";
 import { JumpSAE } from "../../jump_sae.ts";
 import { KERNEL_NAMES, type KernelName } from "../../kernels.ts";
 import * as losses from "../../losses.ts";
 import { NORMALIZATION_NAMES } from "../../dictionary.ts";
 import { Adam, AdamW } from "../../optim/adam.ts";
 import { batchLoader } from "../../train/batch_loader.ts";
+import { openRowSource } from "../../train/_row_sources.ts";
 import { type TrainOptions, trainSae } from "../../train/train_sae.ts";
 import { defaultTargetL0, getRecipe, RECIPE_NAMES, type RecipeName } from "../../train/recipes.ts";
 import type { Device } from "../../backends/select.ts";
@@ -26,7 +26,8 @@ import { writeModel } from "./convert.ts";
 /** The command's arguments. */
 export const TRAIN: CommandSpec = {
   name: "train",
-  summary: "Train a JumpSAE on activations (.npy [rows, dim]) to a target sparsity and save it",
+  summary:
+    "Train a JumpSAE on activations (.npy [rows, dim]; shards a.npy,b.npy; members acts.npz#key) to a target sparsity and save it",
   positionals: ["activations"],
   options: {
     output: {
@@ -106,6 +107,19 @@ export const TRAIN: CommandSpec = {
     multiplier: { kind: "boolean", help: "Train a dictionary multiplier" },
     "clip-grad": { kind: "number", help: "Clip the gradient norm (0: off)", default: 1 },
     seed: { kind: "integer", help: "Seed of initialisation and shuffling", default: 0 },
+    "shuffle-by": {
+      kind: "string",
+      help:
+        "Exact row permutation, or contiguous chunks mixed in a buffer (default: rows for files that fit a quarter of memory, else chunks)",
+      choices: ["rows", "chunks"],
+    },
+    "buffer-rows": { kind: "integer", help: "Rows mixed together when shuffling by chunks" },
+    "in-memory": {
+      kind: "bytes",
+      help:
+        "Files up to this size (as float32) are read whole, once (default: a quarter of memory, at most 4GB; 1: always stream)",
+      meta: "SIZE",
+    },
     checkpoint: {
       kind: "string",
       help: "Save the training state here every epoch and resume from it",
@@ -129,9 +143,10 @@ export async function runTrain(
   const output = options.output as string | undefined;
   if (!output) throw new UsageError("train needs --output PATH, got none");
   const path = positionals.activations!;
-  const head = await openNpy(path);
-  const shape = head.shape;
-  await head.close();
+  const heads = [];
+  for (const file of path.split(",")) heads.push(await openRowSource(file)); // shards a.npy,b.npy
+  const shape = [heads.reduce((n, h) => n + h.rows, 0), ...heads[0].rowShape];
+  for (const h of heads) await h.close();
   if (shape.length !== 2) {
     throw new RangeError(`${path} has shape [${shape.join(", ")}], expected [rows, dim]`);
   }
@@ -187,11 +202,14 @@ export async function runTrain(
   }
   try {
     const batchSize = given("batch-size") ? positive("batch-size") : recipe.batchSize;
-    const loader = await batchLoader(path, {
+    const loader = await batchLoader(path.split(","), {
       batchSize,
       seed: options.seed as number,
       shuffle: true,
       dropLast: !fixedLoss && shape[0] >= batchSize,
+      shuffleBy: options["shuffle-by"] as "rows" | "chunks" | undefined,
+      bufferRows: options["buffer-rows"] as number | undefined,
+      inMemoryBytes: options["in-memory"] as number | undefined,
     });
     const epochs = given("epochs") ? options.epochs as number : recipe.nbEpochs;
     if (!(epochs >= 1)) throw new UsageError(`--epochs must be >= 1, got ${epochs}`);
@@ -271,6 +289,7 @@ export async function runTrain(
         );
       }
     }
+    await loader.close();
     sae.eval();
     const written = await writeModel(sae, output, options.to as string);
     for (const [p, size] of written) ctx.out(`wrote ${p} (${formatBytes(size)})`);
