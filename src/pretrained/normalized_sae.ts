@@ -5,7 +5,13 @@
  * @module
  */
 
-import { JumpSAE, type JumpSAEOptions, type SAEOutput, type ValueAndGrad } from "../jump_sae.ts";
+import {
+  JumpSAE,
+  type JumpSAEOptions,
+  type OutputOptions,
+  type SAEOutput,
+  type ValueAndGrad,
+} from "../jump_sae.ts";
 import type { Loss } from "../losses.ts";
 import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 
@@ -126,9 +132,9 @@ export class NormalizedJumpSAE extends JumpSAE {
     return { x: { data: out, shape: t.shape }, scale, shift };
   }
 
-  /** x̂ = x̂'·scale + shift per token. */
+  /** x̂ = x̂'·scale + shift per token (in place: x̂ is the forward's own output). */
   #restore(xHat: Tensor, n: Normalized): Tensor {
-    const D = this.dim, out = new Float32Array(xHat.data.length);
+    const D = this.dim, out = xHat.data;
     for (let r = 0; r < n.scale.length; r++) {
       for (let i = 0; i < D; i++) out[r * D + i] = xHat.data[r * D + i] * n.scale[r] + n.shift[r];
     }
@@ -136,24 +142,27 @@ export class NormalizedJumpSAE extends JumpSAE {
   }
 
   /** Encodes the normalized tokens of x. */
-  override encode(x: TensorLike): Promise<{ preCodes: Tensor; codes: Tensor }> {
-    return super.encode(this.normalizeInput(x).x);
+  override async encode(
+    x: TensorLike,
+    options?: OutputOptions,
+  ): Promise<{ preCodes: Tensor; codes: Tensor }> {
+    return await super.encode(this.normalizeInput(x).x, options);
   }
 
   /** Encodes the normalized tokens and returns x̂ in the scale of x. */
-  override async forward(x: TensorLike): Promise<SAEOutput> {
+  override async forward(x: TensorLike, options?: OutputOptions): Promise<SAEOutput> {
     const n = this.normalizeInput(x);
-    const out = await super.forward(n.x);
+    const out = await super.forward(n.x, options);
     return { ...out, xHat: this.#restore(out.xHat, n) };
   }
 
   /** `valueAndGrad` on the normalized tokens (the loss compares normalized tokens). */
-  override valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
-    return super.valueAndGrad(this.normalizeInput(x).x, loss);
+  override async valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
+    return await super.valueAndGrad(this.normalizeInput(x).x, loss);
   }
 
   /** `lossAndGradients` on the normalized tokens. */
-  override lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
-    return super.lossAndGradients(this.normalizeInput(x).x, loss);
+  override async lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
+    return await super.lossAndGradients(this.normalizeInput(x).x, loss);
   }
 }
