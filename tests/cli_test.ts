@@ -525,3 +525,16 @@ Deno.test("train with no flag but -o: recipe jumpsae, 4×dim concepts, held-out 
     ok(s.err.includes("--encoder linear"), s.err);
   });
 });
+
+Deno.test("train refuses an output it cannot write before training", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(
+      `${dir}/x.npy`,
+      saveNpy({ data: new Float32Array(64 * 4), shape: [64, 4] }),
+    );
+    const r = await run("train", `${dir}/x.npy`, "-o", `${dir}/no/such/dir/sae.safetensors`);
+    equal(r.status, 2, r.err);
+    ok(r.err.includes("cannot be written") && r.err.includes("before training"), r.err);
+    ok(!r.out.includes("epoch"), "no training ran");
+  });
+});

@@ -155,6 +155,7 @@ export async function runTrain(
     if (!(v > 0)) throw new UsageError(`--${name} must be > 0, got ${v}`);
     return v;
   };
+  await checkWritable(output, options.to as string);
   const given = (name: string) => options[name] !== undefined;
   if (options.to === "saelens" && !options.from && options.encoder !== "linear") {
     throw new UsageError(
@@ -296,5 +297,20 @@ export async function runTrain(
     return 0;
   } finally {
     sae.dispose();
+  }
+}
+
+/** Fails before training when the output cannot be written (a probe file is written and removed). */
+async function checkWritable(output: string, to: string): Promise<void> {
+  const dir = to === "saelens" ? output.replace(/[\\/]+$/, "") : null;
+  const probe = dir ? `${dir}/.jumpsae-write-probe` : `${output}.jumpsae-write-probe`;
+  try {
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(0));
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new UsageError(
+      `--output ${output} cannot be written (${(e as Error).message}), checked before training`,
+    );
   }
 }
