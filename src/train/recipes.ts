@@ -184,3 +184,14 @@ export function getRecipe(name: RecipeName): Recipe {
 export function defaultTargetL0(dim: number, nbConcepts: number): number {
   return Math.max(1, Math.min(Math.round(Math.sqrt(dim)), Math.floor(nbConcepts / 4)));
 }
+
+/**
+ * The epochs a recipe trains when none are given: its `nbEpochs`, or more to make at least its
+ * `minSteps` optimizer steps on a small data set.
+ *
+ * @param recipe The recipe.
+ * @param batchesPerEpoch Batches in one epoch.
+ */
+export function recipeEpochs(recipe: Recipe, batchesPerEpoch: number): number {
+  return Math.max(recipe.nbEpochs, Math.ceil(recipe.minSteps / Math.max(batchesPerEpoch, 1)));
+}

@@ -15,7 +15,13 @@ import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
 import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { canFoldInputScale, foldInputScale, unitMeanSquareScale } from "./input_scale.ts";
 import { l0Controller } from "./l0_controller.ts";
-import { defaultTargetL0, getRecipe, type Recipe, type RecipeName } from "./recipes.ts";
+import {
+  defaultTargetL0,
+  getRecipe,
+  type Recipe,
+  recipeEpochs,
+  type RecipeName,
+} from "./recipes.ts";
 import { calibrateThresholds, quantileThresholds } from "./_thresholds.ts";
 import type { Batch, DataLoader, TrainLogs, TrainOptions } from "./train_sae.ts";
 
@@ -106,8 +112,7 @@ export async function trainWithRecipe(
   }
   const loader = await toLoader(data, options.batchSize ?? recipe.batchSize, options.seed ?? 0);
   const perEpoch = loaderLength(loader);
-  const nbEpochs = options.nbEpochs ??
-    Math.max(recipe.nbEpochs, Math.ceil(recipe.minSteps / Math.max(perEpoch, 1)));
+  const nbEpochs = options.nbEpochs ?? recipeEpochs(recipe, perEpoch);
   const sample = await sampleRows(loader, model.dim, 65_536);
   const scale = recipe.scaleInputs && canFoldInputScale(model) ? unitMeanSquareScale(sample) : 1;
 

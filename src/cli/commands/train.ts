@@ -16,7 +16,13 @@ import { Adam, AdamW } from "../../optim/adam.ts";
 import { batchLoader } from "../../train/batch_loader.ts";
 import { openRowSource } from "../../train/_row_sources.ts";
 import { type TrainOptions, trainSae } from "../../train/train_sae.ts";
-import { defaultTargetL0, getRecipe, RECIPE_NAMES, type RecipeName } from "../../train/recipes.ts";
+import {
+  defaultTargetL0,
+  getRecipe,
+  RECIPE_NAMES,
+  recipeEpochs,
+  type RecipeName,
+} from "../../train/recipes.ts";
 import type { Device } from "../../backends/select.ts";
 import { type CommandSpec, formatBytes, UsageError } from "../args.ts";
 import { Progress } from "../progress.ts";
@@ -71,7 +77,11 @@ export const TRAIN: CommandSpec = {
         "Add a decoder bias b_dec (x̂ = codes·D + b_dec). Default: on, with --no-decoder-bias to drop it",
     },
     "center-input": { kind: "boolean", help: "Encode x − b_dec (implies --decoder-bias)" },
-    epochs: { kind: "integer", alias: "e", help: "Epochs. Default: the recipe's (20)" },
+    epochs: {
+      kind: "integer",
+      alias: "e",
+      help: "Epochs. Default: the recipe's (20, or more to make 3000 steps on small files)",
+    },
     "batch-size": { kind: "integer", alias: "b", help: "Rows per batch. Default: the recipe's" },
     lr: { kind: "number", help: "Learning rate. Default: the recipe's" },
     loss: {
@@ -212,7 +222,11 @@ export async function runTrain(
       bufferRows: options["buffer-rows"] as number | undefined,
       inMemoryBytes: options["in-memory"] as number | undefined,
     });
-    const epochs = given("epochs") ? options.epochs as number : recipe.nbEpochs;
+    const epochs = given("epochs")
+      ? options.epochs as number
+      : fixedLoss
+      ? recipe.nbEpochs
+      : recipeEpochs(recipe, loader.length);
     if (!(epochs >= 1)) throw new UsageError(`--epochs must be >= 1, got ${epochs}`);
     const target = fixedLoss
       ? NaN
