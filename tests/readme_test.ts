@@ -2,7 +2,7 @@
  * Every ```ts block of README.md runs as written: each is written to a temporary file whose
  * `"./mod.ts"` import points at this repository's mod.ts, and run with `deno run -A` in a child
  * process (its own empty folder as working directory, a time limit). Blocks marked ```ts ignore
- * are illustrative signatures and are skipped.
+ * are illustrative signatures and are skipped. And `deno doc --lint mod.ts` reports nothing.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 
@@ -72,3 +72,17 @@ for (const { line, code } of blocks) {
     }
   });
 }
+
+Deno.test("deno doc --lint mod.ts: every public symbol documented, no private type exposed", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", "mod.ts"],
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(LIMIT_MS),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const problems = text.split("\n").filter((l) => l.startsWith("error[")).slice(0, 20);
+  ok(out.success, `deno doc --lint mod.ts exited ${out.code}:\n${problems.join("\n")}\n${text}`);
+});
