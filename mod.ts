@@ -21,6 +21,7 @@ export * from "./src/jump_relu.ts";
 export * from "./src/jump_sae.ts";
 export * from "./src/topk_sae.ts";
 export * from "./src/batch_topk_sae.ts";
+export type { SelectionSAE, SelectionSAEOptions } from "./src/_selection_sae.ts";
 export { kthLargest, topKRows } from "./src/topk.ts";
 export * from "./src/encoders.ts";
 export * from "./src/mlp_encoder.ts";
@@ -38,6 +39,7 @@ export * from "./src/backends/backend.ts";
 export * from "./src/backends/select.ts";
 export { createReferenceBackend } from "./src/backends/reference.ts";
 export type { Loss, LossContext } from "./src/losses.ts";
+/** The seed's losses (`losses.mse()`, `losses.mseL0(penalty)`, …) and `losses.hostLoss`. */
 export * as losses from "./src/losses.ts";
 export * from "./src/errors.ts";
 export * from "./src/io/safetensors.ts";

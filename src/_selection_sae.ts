@@ -50,6 +50,13 @@ export type Selector = (candidates: Float32Array, rows: number, training: boolea
 export abstract class SelectionSAE extends JumpSAE {
   #scratch = { dz: new Workspace(), dPre: new Workspace() };
 
+  /**
+   * Builds the JumpSAE and opens its JumpReLU (θ = 0: codes = ReLU(preCodes)).
+   *
+   * @param inputShape `dim`, `[seq, dim]` or `[dim, height, width]`.
+   * @param nbConcepts Number of concepts.
+   * @param options The `JumpSAE` options.
+   */
   constructor(inputShape: number | readonly number[], nbConcepts: number, options: JumpSAEOptions) {
     super(inputShape, nbConcepts, options);
     this.thresholds.initial.fill(-Infinity); // θ = exp(−∞) = 0: codes = ReLU(preCodes)
@@ -107,10 +114,12 @@ export abstract class SelectionSAE extends JumpSAE {
     });
   }
 
+  /** `JumpSAE.valueAndGrad` with the loss seeing the selected codes and their x̂. */
   override valueAndGrad(x: TensorLike, loss: Loss): Promise<ValueAndGrad> {
     return super.valueAndGrad(this.#input(x, this.training), this.#wrap(loss));
   }
 
+  /** `JumpSAE.lossAndGradients` with the loss seeing the selected codes and their x̂. */
   override lossAndGradients(x: TensorLike, loss: Loss): Promise<number> {
     return super.lossAndGradients(this.#input(x, this.training), this.#wrap(loss));
   }
@@ -127,6 +136,7 @@ export abstract class SelectionSAE extends JumpSAE {
     return dict;
   }
 
+  /** Loads the seed's state dict, which has no `thresholds` (refused unless `strict: false`). */
   override loadStateDict(
     dict: Record<string, TensorLike>,
     options: { strict?: boolean } = {},

@@ -32,10 +32,19 @@ export interface BatchTopKSAEOptions extends SelectionSAEOptions {
  * ```
  */
 export class BatchTopKSAE extends SelectionSAE {
+  /** Codes kept per batch. */
   readonly topK: number;
+  /** Momentum of the running threshold. */
   readonly thresholdMomentum: number;
   #running: number | null = null;
 
+  /**
+   * A batch top-k SAE of `nbConcepts` concepts over inputs of shape `inputShape`.
+   *
+   * @param inputShape `dim`, `[seq, dim]` or `[dim, height, width]`.
+   * @param nbConcepts Number of concepts.
+   * @param options See `BatchTopKSAEOptions`.
+   */
   constructor(
     inputShape: number | readonly number[],
     nbConcepts: number,
@@ -66,6 +75,7 @@ export class BatchTopKSAE extends SelectionSAE {
     this.#running = value === null ? null : Math.fround(value);
   }
 
+  /** Refuses a training batch with fewer codes than `topK`. */
   protected override checkTokens(tokens: number, training: boolean): void {
     if (training && this.topK > tokens * this.nbConcepts) {
       throw new RangeError(
@@ -76,6 +86,7 @@ export class BatchTopKSAE extends SelectionSAE {
     }
   }
 
+  /** Keeps the codes ≥ the batch's `topK`-th largest (training), or ≥ the running threshold. */
   protected select(candidates: Float32Array, _rows: number, training: boolean): Uint8Array {
     let threshold: number;
     if (training) {

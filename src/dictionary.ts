@@ -28,13 +28,24 @@ export interface DictionaryParams {
  * once more and freezes D for eval mode, as the seed library does.
  */
 export class DictionaryLayer {
+  /** The atoms W, [nbConcepts, dim] (state-dict key `dictionary._weights`). */
   readonly weights: Parameter;
+  /** The scalar m of exp(m)·W, trainable with `useMultiplier`. */
   readonly multiplier: Parameter;
+  /** The projection applied to W. */
   readonly normalization: Normalization;
   #training = new Workspace();
   #fused = new Workspace();
   #hasFused = false;
 
+  /**
+   * A dictionary of `nbConcepts` atoms of `dim` values.
+   *
+   * @param nbConcepts Number of atoms.
+   * @param dim Values per atom.
+   * @param params See `DictionaryParams`.
+   * @param rng Draws the Xavier-uniform atoms when no initializer is given.
+   */
   constructor(
     readonly nbConcepts: number,
     readonly dim: number,
@@ -74,6 +85,7 @@ export class DictionaryLayer {
     );
   }
 
+  /** The weights and the multiplier. */
   get parameters(): Parameter[] {
     return [this.weights, this.multiplier];
   }

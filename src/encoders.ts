@@ -31,16 +31,27 @@ export type EncoderName = typeof ENCODER_NAMES[number];
  * ```
  */
 export interface Encoder {
+  /** Input width, the SAE's dim. */
   readonly inFeatures: number;
+  /** Output width, nbConcepts. */
   readonly outFeatures: number;
+  /** The layers, applied in order. */
   readonly layers: readonly Layer[];
 }
 
 /** An encoder made of layers applied in order; checks that their sizes chain. */
 export class SequentialEncoder implements Encoder {
+  /** Output width of the last layer. */
   readonly outFeatures: number;
+  /** The layers, applied in order. */
   readonly layers: readonly Layer[];
 
+  /**
+   * Chains `layers`, checking that each takes the previous one's output width.
+   *
+   * @param inFeatures Input width.
+   * @param layers The layers, in order.
+   */
   constructor(readonly inFeatures: number, layers: Layer[]) {
     let features = inFeatures;
     for (const layer of layers) {

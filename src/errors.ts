@@ -39,6 +39,8 @@ export class FormatError extends RangeError {
   readonly offset?: number;
 
   /**
+   * A format error at `place`.
+   *
    * @param message What was expected and what came (it should name the file).
    * @param place The file, member and offset.
    */

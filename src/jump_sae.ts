@@ -64,8 +64,11 @@ export interface JumpSAEOptions {
 
 /** Outputs of `forward`: pre-codes and codes [tokens, nbConcepts], reconstruction [tokens, dim]. */
 export interface SAEOutput {
+  /** Encoder outputs before the JumpReLU, [tokens, nbConcepts]. */
   preCodes: Tensor;
+  /** The sparse codes, [tokens, nbConcepts]. */
   codes: Tensor;
+  /** The reconstruction, [tokens, dim]. */
   xHat: Tensor;
 }
 
@@ -77,8 +80,11 @@ export type { SparseCodes } from "./sparse_codes.ts";
  * given must be a Float32Array of exactly the output's size; the returned tensors hold them.
  */
 export interface OutputArrays {
+  /** Receives the pre-codes. */
   preCodes?: Float32Array;
+  /** Receives the codes. */
   codes?: Float32Array;
+  /** Receives the reconstruction. */
   xHat?: Float32Array;
 }
 
@@ -96,6 +102,7 @@ export interface EncodeSparseOptions {
 
 /** Result of `valueAndGrad`. */
 export interface ValueAndGrad extends SAEOutput {
+  /** The loss value. */
   loss: number;
   /** Gradient of every trainable parameter, by state-dict key. */
   grads: Record<string, Tensor>;
@@ -150,8 +157,11 @@ export class JumpSAE {
   get pseudoGradient(): PseudoGradientMode {
     return this.#pseudoGradientMode;
   }
+  /** The device asked for (`"auto"` picks a backend when the model first runs). */
   readonly device: Device;
+  /** The encoder; its layers hold the `encoder.*` parameters. */
   readonly encoder: Encoder;
+  /** The dictionary D, [nbConcepts, dim]. */
   readonly dictionary: DictionaryLayer;
   /** Log of the per-concept thresholds, [nbConcepts], initialised to −3. */
   readonly thresholds: Parameter;
@@ -188,6 +198,8 @@ export class JumpSAE {
   };
 
   /**
+   * A JumpReLU SAE of `nbConcepts` concepts over inputs of shape `inputShape`.
+   *
    * @param inputShape `dim`, `[seq, dim]` or `[dim, height, width]` (no batch dimension).
    * @param nbConcepts Number of concepts C ≥ 1.
    * @param options See `JumpSAEOptions`.

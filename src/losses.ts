@@ -16,23 +16,40 @@ import type { Tensor } from "./tensor.ts";
  * back-propagates them.
  */
 export interface LossContext {
+  /** The model's backend, which holds every buffer. */
   backend: Backend;
-  rows: number; // B
-  dim: number; // D
-  concepts: number; // C
-  x: DeviceBuffer; // (B, D) the input tokens
-  xHat: DeviceBuffer; // (B, D)
-  preCodes: DeviceBuffer; // (B, C)
-  codes: DeviceBuffer; // (B, C)
-  dictionary: DeviceBuffer; // (C, D)
-  logThreshold: DeviceBuffer; // (C,) the `thresholds` parameter (log of θ)
-  pseudoGradient: PseudoGradient; // the model's kernel, bandwith and mode
-  loss: DeviceBuffer; // (1,)
-  dXHat: DeviceBuffer; // (B, D)
-  dCodes: DeviceBuffer; // (B, C)
-  dPreCodes: DeviceBuffer; // (B, C), only read back if `touchesPreCodes`
-  dDictionary: DeviceBuffer; // (C, D)
-  dLogThreshold: DeviceBuffer; // (C,) gradient of the `thresholds` parameter
+  /** B, the tokens of the batch. */
+  rows: number;
+  /** D, the input dimension. */
+  dim: number;
+  /** C, the number of concepts. */
+  concepts: number;
+  /** (B, D) the input tokens. */
+  x: DeviceBuffer;
+  /** (B, D) the reconstruction x̂. */
+  xHat: DeviceBuffer;
+  /** (B, C) the pre-codes. */
+  preCodes: DeviceBuffer;
+  /** (B, C) the codes. */
+  codes: DeviceBuffer;
+  /** (C, D) the dictionary. */
+  dictionary: DeviceBuffer;
+  /** (C,) the `thresholds` parameter (log of θ). */
+  logThreshold: DeviceBuffer;
+  /** The model's kernel, bandwith and mode. */
+  pseudoGradient: PseudoGradient;
+  /** (1,) the loss, added into. */
+  loss: DeviceBuffer;
+  /** (B, D) gradient with respect to x̂. */
+  dXHat: DeviceBuffer;
+  /** (B, C) gradient with respect to the codes. */
+  dCodes: DeviceBuffer;
+  /** (B, C) gradient with respect to the pre-codes, only read back if `touchesPreCodes`. */
+  dPreCodes: DeviceBuffer;
+  /** (C, D) gradient with respect to the dictionary. */
+  dDictionary: DeviceBuffer;
+  /** (C,) gradient of the `thresholds` parameter. */
+  dLogThreshold: DeviceBuffer;
 }
 
 /**
@@ -46,6 +63,7 @@ export interface LossContext {
  * ```
  */
 export interface Loss {
+  /** Name, for logs and messages. */
   readonly name: string;
   /** Set when the loss writes `dPreCodes` (a gradient that bypasses the JumpReLU). */
   readonly touchesPreCodes?: boolean;
@@ -58,6 +76,7 @@ export interface Loss {
   setStep?(step: number): void;
   /** State of a loss that adapts during training (e.g. `l0Controller`), saved in checkpoints. */
   stateDict?(): unknown;
+  /** Restores a state returned by `stateDict()`. */
   loadStateDict?(state: unknown): void;
 }
 
@@ -243,18 +262,25 @@ export function sparsityWarmup(reconstruction: Loss, penalty: Loss, warmupSteps:
 
 /** What a `hostLoss` function receives: the step's tensors, downloaded from the backend. */
 export interface HostLossInput {
-  x: Tensor; // [B, D]
-  xHat: Tensor; // [B, D]
-  preCodes: Tensor; // [B, C]
-  codes: Tensor; // [B, C]
-  dictionary: Tensor; // [C, D]
+  /** [B, D] the input tokens. */
+  x: Tensor;
+  /** [B, D] the reconstruction x̂. */
+  xHat: Tensor;
+  /** [B, C] the pre-codes. */
+  preCodes: Tensor;
+  /** [B, C] the codes. */
+  codes: Tensor;
+  /** [C, D] the dictionary. */
+  dictionary: Tensor;
   /** The thresholds θ = exp(thresholds), [C]. */
   thresholds: Tensor;
 }
 
 /** What a `hostLoss` function returns: its value and the gradients it has (others are zero). */
 export interface HostLossOutput {
+  /** The loss value. */
   value: number;
+  /** Gradients with respect to x̂, codes, preCodes and the dictionary (missing ones: zero). */
   grads?: {
     xHat?: ArrayLike<number>;
     codes?: ArrayLike<number>;

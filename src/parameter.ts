@@ -13,6 +13,8 @@ export class Parameter {
   grad: DeviceBuffer | null = null;
 
   /**
+   * A state-dict entry with its host-side initial values.
+   *
    * @param name Key in the PyTorch-compatible state dict, e.g. `encoder.final_block.0.weight`.
    * @param shape The tensor shape (`[]` for a scalar).
    * @param trainable Whether the parameter receives gradients.

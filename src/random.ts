@@ -5,7 +5,11 @@
 export class Random {
   #s = new Uint32Array(4);
 
-  /** @param seed Any number; the same seed gives the same sequence. */
+  /**
+   * A generator seeded with `seed` (default: from the clock and `Math.random`).
+   *
+   * @param seed Any number; the same seed gives the same sequence.
+   */
   constructor(seed: number = Date.now() ^ (Math.random() * 0x100000000)) {
     let x = (Math.floor(seed) >>> 0) ^ 0x9e3779b9;
     for (let i = 0; i < 4; i++) {

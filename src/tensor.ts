@@ -1,6 +1,8 @@
 /** A dense row-major float32 array with its shape. */
 export interface Tensor {
+  /** The values, row-major. */
   data: Float32Array;
+  /** The dimensions; their product is `data.length`. */
   shape: readonly number[];
 }
 

@@ -26,6 +26,13 @@ export class TopKSAE extends SelectionSAE {
   /** Codes kept per token. */
   readonly topK: number;
 
+  /**
+   * A top-k SAE of `nbConcepts` concepts over inputs of shape `inputShape`.
+   *
+   * @param inputShape `dim`, `[seq, dim]` or `[dim, height, width]`.
+   * @param nbConcepts Number of concepts.
+   * @param options See `TopKSAEOptions`.
+   */
   constructor(
     inputShape: number | readonly number[],
     nbConcepts: number,
@@ -35,6 +42,7 @@ export class TopKSAE extends SelectionSAE {
     this.topK = checkTopK(options.topK, nbConcepts, nbConcepts);
   }
 
+  /** Keeps the `topK` largest codes of each row (ties: the lower concept). */
   protected select(candidates: Float32Array, rows: number): Uint8Array {
     return topKRows(candidates, rows, this.nbConcepts, this.topK);
   }

@@ -11,14 +11,26 @@ import { formatShape, type TensorLike, toTensor } from "./tensor.ts";
 export class TieableLinear implements Layer {
   readonly name = "";
   readonly parameters: Parameter[];
+  /** W, [nbConcepts, dim] (`encoder.weight`). */
   readonly weight: Parameter;
+  /** b, [nbConcepts] (`encoder.bias`), or null. */
   readonly bias: Parameter | null;
+  /** Input width, dim. */
   readonly inFeatures: number;
+  /** Output width, nbConcepts. */
   readonly outFeatures: number;
   #x: DeviceBuffer | null = null;
   #out = new Workspace();
   #dx = new Workspace();
 
+  /**
+   * An untied linear encoder starting from `weight`.
+   *
+   * @param weight Initial W, [nbConcepts, dim].
+   * @param nbConcepts Concepts C.
+   * @param dim Input width D.
+   * @param bias Whether it has a bias (initialised to zeros).
+   */
   constructor(weight: Float32Array, nbConcepts: number, dim: number, bias: boolean) {
     this.inFeatures = dim;
     this.outFeatures = nbConcepts;
@@ -29,6 +41,7 @@ export class TieableLinear implements Layer {
     this.parameters = this.bias ? [this.weight, this.bias] : [this.weight];
   }
 
+  /** preCodes = x·Wᵀ (+ b) for x [rows, dim]. */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer {
     const B = rows, I = this.inFeatures, O = this.outFeatures;
     const out = this.#out.get(ctx.backend, B * O);

@@ -13,13 +13,17 @@ import type { SparseCodes } from "../sparse_codes.ts";
 
 /** An opaque handle to `length` float32 values owned by one backend. */
 export interface DeviceBuffer {
+  /** Number of float32 values. */
   readonly length: number;
 }
 
 /** Shape and options of a matrix product out (m×n) = op(A) · op(B), op(A) m×k, op(B) k×n. */
 export interface MatmulParams {
+  /** Rows of out and of op(A). */
   m: number;
+  /** Columns of out and of op(B). */
   n: number;
+  /** The inner dimension: columns of op(A), rows of op(B). */
   k: number;
   /** A is stored k×m (row-major) and used transposed. */
   transA?: boolean;
@@ -33,8 +37,11 @@ export interface MatmulParams {
 
 /** The threshold pseudo-gradient: kernel, bandwith ε and scaling mode (see `src/kernels.ts`). */
 export interface PseudoGradient {
+  /** The kernel K of the pseudo-gradient. */
   kernel: KernelName;
+  /** The bandwith ε of the kernel. */
   bandwidth: number;
+  /** How the kernel term is scaled, see `PseudoGradientMode`. */
   mode: PseudoGradientMode;
 }
 
@@ -43,22 +50,33 @@ export type NormalizationKind = "l2" | "max_l2" | "l1" | "max_l1";
 
 /** Hyper-parameters of one Adam(W) step, PyTorch semantics (`step` counts from 1). */
 export interface AdamParams {
+  /** Learning rate. */
   lr: number;
+  /** Decay rate of the first moment. */
   beta1: number;
+  /** Decay rate of the second moment. */
   beta2: number;
+  /** Added to the denominator. */
   eps: number;
+  /** L2 penalty (Adam) or decoupled decay (AdamW). */
   weightDecay: number;
   /** Decoupled weight decay (AdamW) when true, L2 added to the gradient (Adam) when false. */
   decoupled: boolean;
+  /** Index of this step, from 1 (bias correction). */
   step: number;
 }
 
 /** Hyper-parameters of one SGD step, PyTorch semantics. */
 export interface SgdParams {
+  /** Learning rate. */
   lr: number;
+  /** Momentum factor (0: none). */
   momentum: number;
+  /** Dampening of the momentum. */
   dampening: number;
+  /** L2 penalty added to the gradient. */
   weightDecay: number;
+  /** Nesterov momentum. */
   nesterov: boolean;
   /** First step: the momentum buffer is set to the gradient instead of being updated. */
   firstStep: boolean;

@@ -13,11 +13,17 @@ const EPS = 1e-5;
 export class BatchNorm1d implements Layer {
   readonly parameters: Parameter[];
   readonly needsBatch = true;
+  /** Affine scale γ, [features]. */
   readonly weight: Parameter;
+  /** Affine shift β, [features]. */
   readonly bias: Parameter;
+  /** Running mean, [features] (a buffer). */
   readonly runningMean: Parameter;
+  /** Running unbiased variance, [features] (a buffer). */
   readonly runningVar: Parameter;
+  /** Training-mode batches seen (int64, kept on the host). */
   readonly numBatchesTracked: Parameter;
+  /** Output width, inFeatures. */
   readonly outFeatures: number;
   #x: DeviceBuffer | null = null;
   #trainingForward = true;
@@ -29,6 +35,12 @@ export class BatchNorm1d implements Layer {
   #ones = new Workspace();
   #evalRstd = new Workspace();
 
+  /**
+   * `nn.BatchNorm1d(inFeatures)` named `name`.
+   *
+   * @param name Module name, the prefix of its state-dict keys.
+   * @param inFeatures Features normalized.
+   */
   constructor(readonly name: string, readonly inFeatures: number) {
     const n = inFeatures;
     this.outFeatures = n;
@@ -52,6 +64,7 @@ export class BatchNorm1d implements Layer {
     ];
   }
 
+  /** Normalizes x [rows, features]: batch statistics in training mode, else running ones. */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer {
     const B = rows, C = this.inFeatures, be = ctx.backend;
     const out = this.#out.get(be, B * C); // (B, C)

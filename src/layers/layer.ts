@@ -3,7 +3,9 @@ import type { Parameter } from "../parameter.ts";
 
 /** What a layer needs to run: the backend and the mode. */
 export interface RunContext {
+  /** The backend holding the buffers. */
   backend: Backend;
+  /** Whether the call runs in training mode. */
   training: boolean;
 }
 
@@ -15,12 +17,15 @@ export interface RunContext {
 export interface Layer {
   /** Local module name, e.g. `final_block.0`; state-dict keys are `encoder.<name>.<param>`. */
   readonly name: string;
+  /** Input width. */
   readonly inFeatures: number;
+  /** Output width. */
   readonly outFeatures: number;
   /** Parameters and buffers, named relative to the encoder (e.g. `final_block.0.weight`). */
   readonly parameters: Parameter[];
   /** Whether training-mode forward needs at least two rows (batch statistics). */
   readonly needsBatch?: boolean;
+  /** y [rows, outFeatures] from x [rows, inFeatures], keeping what `backward` needs. */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer;
   /** Returns the input gradient, or null when `needInputGrad` is false (the first layer). */
   backward(

@@ -7,8 +7,11 @@ const EPS = 1e-5;
 /** `nn.LayerNorm(features)` over the last dimension, eps 1e-5, with affine weight and bias. */
 export class LayerNorm implements Layer {
   readonly parameters: Parameter[];
+  /** Affine scale, [features]. */
   readonly weight: Parameter;
+  /** Affine shift, [features]. */
   readonly bias: Parameter;
+  /** Output width, inFeatures. */
   readonly outFeatures: number;
   #x: DeviceBuffer | null = null;
   #out = new Workspace();
@@ -16,6 +19,12 @@ export class LayerNorm implements Layer {
   #mean = new Workspace();
   #rstd = new Workspace();
 
+  /**
+   * `nn.LayerNorm(inFeatures)` named `name`.
+   *
+   * @param name Module name, the prefix of its state-dict keys.
+   * @param inFeatures Features normalized (the last dimension).
+   */
   constructor(readonly name: string, readonly inFeatures: number) {
     this.outFeatures = inFeatures;
     this.weight = new Parameter(
@@ -28,6 +37,7 @@ export class LayerNorm implements Layer {
     this.parameters = [this.weight, this.bias];
   }
 
+  /** Normalizes each row of x [rows, features]. */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer {
     const B = rows, C = this.inFeatures, be = ctx.backend;
     const out = this.#out.get(be, B * C); // (B, C)

@@ -9,12 +9,22 @@ import { gradOf, type Layer, type RunContext, valueOf, Workspace } from "./layer
  */
 export class Linear implements Layer {
   readonly parameters: Parameter[];
+  /** W, [outFeatures, inFeatures]. */
   readonly weight: Parameter;
+  /** b, [outFeatures]. */
   readonly bias: Parameter;
   #x: DeviceBuffer | null = null;
   #out = new Workspace();
   #dx = new Workspace();
 
+  /**
+   * `nn.Linear(inFeatures, outFeatures)` named `name`.
+   *
+   * @param name Module name, the prefix of its state-dict keys.
+   * @param inFeatures Input width.
+   * @param outFeatures Output width.
+   * @param rng Draws W and b.
+   */
   constructor(
     readonly name: string,
     readonly inFeatures: number,
@@ -32,6 +42,7 @@ export class Linear implements Layer {
     this.parameters = [this.weight, this.bias];
   }
 
+  /** y = x·Wᵀ + b for x [rows, inFeatures]. */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer {
     const B = rows, I = this.inFeatures, O = this.outFeatures;
     const out = this.#out.get(ctx.backend, B * O); // (B, O)

@@ -6,15 +6,23 @@ import { Workspace } from "./layer.ts";
 /** `nn.ReLU()`; its gradient at 0 is 0, as PyTorch's. */
 export class ReLU implements Layer {
   readonly parameters: Parameter[] = [];
+  /** Output width, inFeatures. */
   readonly outFeatures: number;
   #y: DeviceBuffer | null = null;
   #out = new Workspace();
   #dx = new Workspace();
 
+  /**
+   * `nn.ReLU()` over `inFeatures` features.
+   *
+   * @param name Module name.
+   * @param inFeatures Width.
+   */
   constructor(readonly name: string, readonly inFeatures: number) {
     this.outFeatures = inFeatures;
   }
 
+  /** y = max(x, 0). */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer {
     const out = this.#out.get(ctx.backend, rows * this.inFeatures);
     ctx.backend.relu(out, x, rows * this.inFeatures);

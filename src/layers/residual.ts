@@ -10,12 +10,20 @@ import { Workspace } from "./layer.ts";
  */
 export class Residual implements Layer {
   readonly parameters: Parameter[];
+  /** Input width, that of the first layer. */
   readonly inFeatures: number;
+  /** Output width, inFeatures. */
   readonly outFeatures: number;
   readonly needsBatch: boolean;
   #out = new Workspace();
   #dx = new Workspace();
 
+  /**
+   * y = f(x) + x for the chain f of `layers`.
+   *
+   * @param name Module name.
+   * @param layers The chain f, of equal input and output width.
+   */
   constructor(readonly name: string, readonly layers: readonly Layer[]) {
     if (layers.length === 0) {
       throw new RangeError(`${name}: a residual block needs layers, got none`);
@@ -31,6 +39,7 @@ export class Residual implements Layer {
     this.needsBatch = layers.some((l) => l.needsBatch);
   }
 
+  /** y = f(x) + x for x [rows, features]. */
   forward(ctx: RunContext, x: DeviceBuffer, rows: number): DeviceBuffer {
     let y = x;
     for (const layer of this.layers) y = layer.forward(ctx, y, rows);

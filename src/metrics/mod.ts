@@ -8,6 +8,7 @@
  * @module
  */
 export * from "./sparsity.ts";
+export type { Dims } from "./_reduce.ts";
 export * from "./reconstruction.ts";
 export * from "./dead_codes.ts";
 export * from "./dictionary_metrics.ts";

@@ -20,6 +20,7 @@ export const EPSILON = 1e-6;
  * ```
  */
 export function l2(v: TensorLike): number;
+/** Over the axes `dims`: a tensor of the remaining axes. */
 export function l2(v: TensorLike, dims: Dims): Tensor;
 export function l2(v: TensorLike, dims?: Dims): number | Tensor {
   return reduce(input(v, "v"), dims, (a) => a * a, (acc) => Math.sqrt(acc), "l2");
@@ -35,6 +36,7 @@ export function l2(v: TensorLike, dims?: Dims): number | Tensor {
  * ```
  */
 export function l1(v: TensorLike): number;
+/** Over the axes `dims`: a tensor of the remaining axes. */
 export function l1(v: TensorLike, dims: Dims): Tensor;
 export function l1(v: TensorLike, dims?: Dims): number | Tensor {
   return reduce(input(v, "v"), dims, Math.abs, (acc) => acc, "l1");
@@ -53,6 +55,7 @@ export function l1(v: TensorLike, dims?: Dims): number | Tensor {
  * ```
  */
 export function l0(x: TensorLike): number;
+/** Over the axes `dims`: a tensor of the remaining axes. */
 export function l0(x: TensorLike, dims: Dims): Tensor;
 export function l0(x: TensorLike, dims?: Dims): number | Tensor {
   return reduce(input(x, "x"), dims, (a) => (a !== 0 ? 1 : 0), (acc, n) => acc / n, "l0");
@@ -73,6 +76,7 @@ export function l0(x: TensorLike, dims?: Dims): number | Tensor {
  * ```
  */
 export function lp(v: TensorLike, p?: number): number;
+/** Over the axes `dims`: a tensor of the remaining axes. */
 export function lp(v: TensorLike, p: number, dims: Dims): Tensor;
 export function lp(v: TensorLike, p = 0.5, dims?: Dims): number | Tensor {
   if (typeof p !== "number" || !(p > 0) || !Number.isFinite(p)) {
@@ -92,6 +96,7 @@ export function lp(v: TensorLike, p = 0.5, dims?: Dims): number | Tensor {
  * ```
  */
 export function l1L2Ratio(x: TensorLike, dims?: Dims): Tensor;
+/** `dims` null: the ratio over all elements, a number. */
 export function l1L2Ratio(x: TensorLike, dims: null): number;
 export function l1L2Ratio(x: TensorLike, dims: Dims | null = -1): number | Tensor {
   const t = input(x, "x");
@@ -110,6 +115,7 @@ export function l1L2Ratio(x: TensorLike, dims: Dims | null = -1): number | Tenso
  * ```
  */
 export function l0Eps(x: TensorLike, dims?: undefined, threshold?: number): number;
+/** Along the axes `dims`: a tensor of the remaining axes. */
 export function l0Eps(x: TensorLike, dims: Dims, threshold?: number): Tensor;
 export function l0Eps(x: TensorLike, dims?: Dims, threshold = EPSILON): number | Tensor {
   return reduce(

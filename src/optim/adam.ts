@@ -34,9 +34,13 @@ const ADAM_KEYS = keysOf<AdamOptions>()(["lr", "betas", "eps", "weightDecay"]);
  */
 export class Adam implements Optimizer {
   lr: number;
+  /** Decay rate of the first moment. */
   readonly beta1: number;
+  /** Decay rate of the second moment. */
   readonly beta2: number;
+  /** Added to the denominator. */
   readonly eps: number;
+  /** L2 penalty (Adam) or decoupled decay (AdamW). */
   readonly weightDecay: number;
   /** Decoupled weight decay (AdamW). */
   readonly decoupled: boolean;
@@ -44,8 +48,11 @@ export class Adam implements Optimizer {
   #slots = new SlotBuffers(["exp_avg", "exp_avg_sq"]);
 
   /**
+   * Adam over the parameters of `model`.
+   *
    * @param model The model whose `parameters()` are trained (e.g. a `JumpSAE`).
    * @param options See `AdamOptions`.
+   * @param decoupled Decoupled weight decay (what `AdamW` passes). Default false.
    */
   constructor(readonly model: ParameterSource, options: AdamOptions = {}, decoupled = false) {
     checkOptions(
@@ -146,6 +153,8 @@ export class Adam implements Optimizer {
  */
 export class AdamW extends Adam {
   /**
+   * AdamW over the parameters of `model`.
+   *
    * @param model The model whose `parameters()` are trained.
    * @param options See `AdamOptions`.
    */

@@ -2,6 +2,7 @@ import { checkHyper } from "./_checks.ts";
 
 /** What a scheduler drives: anything with a settable `lr` (every `Optimizer`). */
 export interface HasLearningRate {
+  /** The learning rate, set by the scheduler. */
   lr: number;
 }
 
@@ -23,10 +24,13 @@ export interface HasLearningRate {
  * ```
  */
 export class CosineScheduler {
+  /** The learning rates (float32): the i-th `step()` sets schedule[i]. */
   readonly schedule: Float32Array;
   #iter = 0;
 
   /**
+   * The seed's cosine schedule for `optimizer`.
+   *
    * @param optimizer The optimizer whose `lr` is set.
    * @param baseValue Learning rate at the end of the warm-up.
    * @param finalValue Learning rate at the end (and after).

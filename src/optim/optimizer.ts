@@ -7,7 +7,9 @@ import type { Tensor } from "../tensor.ts";
  * buffers of its backend) and that backend. A `JumpSAE` is one.
  */
 export interface ParameterSource {
+  /** The trainable parameters, by state-dict key. */
   parameters(): { name: string; parameter: Parameter }[];
+  /** The backend holding their buffers. */
   getBackend(): Promise<Backend>;
 }
 
@@ -17,9 +19,13 @@ export interface ParameterSource {
  * `{ "thresholds.exp_avg": Tensor }`.
  */
 export interface OptimizerState {
+  /** The optimizer class, e.g. `"Adam"`. */
   kind: string;
+  /** Steps taken. */
   step: number;
+  /** Hyper-parameters by name (learning rate included). */
   hyper: Record<string, number | boolean>;
+  /** Per-parameter buffers, `<parameter>.<buffer>`. */
   buffers: Record<string, Tensor>;
 }
 

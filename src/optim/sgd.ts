@@ -33,14 +33,20 @@ const SGD_KEYS = keysOf<SgdOptions>()(["lr", "momentum", "dampening", "nesterov"
  */
 export class SGD implements Optimizer {
   lr: number;
+  /** Momentum factor. */
   readonly momentum: number;
+  /** Dampening of the momentum. */
   readonly dampening: number;
+  /** Nesterov momentum. */
   readonly nesterov: boolean;
+  /** L2 penalty added to the gradient. */
   readonly weightDecay: number;
   #step = 0;
   #slots = new SlotBuffers(["momentum_buffer"]);
 
   /**
+   * SGD over the parameters of `model`.
+   *
    * @param model The model whose `parameters()` are trained (e.g. a `JumpSAE`).
    * @param options See `SgdOptions`.
    */

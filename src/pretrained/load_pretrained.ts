@@ -61,6 +61,7 @@ export interface LoadPretrainedOptions extends LoadModelOptions, SourceOptions, 
 
 /** What `detectPretrained` found: the format and the files it needs, read. */
 export interface DetectedPretrained {
+  /** The format found. */
   format: PretrainedFormat;
   /** The files by name (`cfg.json`, `sae_weights.safetensors`, `params.npz`, ...). */
   files: Record<string, Uint8Array>;

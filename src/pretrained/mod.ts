@@ -13,3 +13,4 @@ export * from "./state_dict.ts";
 export * from "./sources.ts";
 export * from "./model_config.ts";
 export * from "./normalized_sae.ts";
+export type { TrainingConfig } from "./_linear_sae.ts";

@@ -25,11 +25,15 @@ import {
 export interface ModelConfig {
   /** `dim`, `[seq, dim]` or `[dim, height, width]`. */
   inputShape: number | number[];
+  /** Number of concepts C. */
   nbConcepts: number;
   /** A registered encoder name (custom encoder objects cannot be stored). */
   encoderModule: EncoderName;
+  /** The threshold pseudo-gradient's kernel. */
   kernel: KernelName;
+  /** The kernel's bandwith ε. */
   bandwith: number;
+  /** How the kernel term is scaled. */
   pseudoGradient: PseudoGradientMode;
   /** Dictionary normalization name and whether a multiplier is trained. */
   dictionaryParams: { normalization: typeof NORMALIZATION_NAMES[number]; useMultiplier: boolean };

@@ -27,11 +27,13 @@ export interface NormalizedJumpSAEOptions extends JumpSAEOptions {
   inputNormalization: Exclude<InputNormalization, "none">;
 }
 
-/** A normalized batch and what restores its scale, per token. */
-interface Normalized {
+/** A batch normalized by `NormalizedJumpSAE.normalizeInput`, and what restores its scale. */
+export interface Normalized {
+  /** The normalized tokens, the input's shape. */
   x: Tensor;
   /** x̂ = x̂' · scale + shift, per token. */
   scale: Float64Array;
+  /** The shift of x̂ = x̂' · scale + shift, per token. */
   shift: Float64Array;
 }
 
@@ -57,6 +59,8 @@ export class NormalizedJumpSAE extends JumpSAE {
   readonly inputNormalization: Exclude<InputNormalization, "none">;
 
   /**
+   * A JumpSAE that normalizes every token with `options.inputNormalization`.
+   *
    * @param inputShape `dim` or `[seq, dim]`.
    * @param nbConcepts Number of concepts.
    * @param options `JumpSAE` options and `inputNormalization`.

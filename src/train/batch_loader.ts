@@ -112,11 +112,15 @@ interface Window {
 export class BatchLoader implements AsyncIterable<Tensor> {
   /** Batches per epoch. */
   readonly length: number;
+  /** Rows per batch. */
   readonly batchSize: number;
+  /** Whether each epoch visits the rows in a new seeded order. */
   readonly shuffle: boolean;
   /** How rows are shuffled (see `BatchLoaderOptions.shuffleBy`). */
   readonly shuffleBy: "rows" | "chunks";
+  /** Seed of the shuffles. */
   readonly seed: number;
+  /** Whether the last, smaller batch of an epoch is dropped. */
   readonly dropLast: boolean;
   /** Rows per contiguous read (streamed files). */
   readonly chunkRows: number;
@@ -124,6 +128,7 @@ export class BatchLoader implements AsyncIterable<Tensor> {
   readonly bufferRows: number;
   /** Whether the data set is held in memory. */
   readonly inMemory: boolean;
+  /** The shape of one row. */
   readonly rowShape: readonly number[];
   #source: RowSource;
   #width: number;

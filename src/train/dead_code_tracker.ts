@@ -17,7 +17,11 @@ export class DeadCodeTracker {
   /** 1 where the code has fired, else 0. */
   readonly alive: Uint8Array;
 
-  /** @param nbConcepts Number of codes tracked. */
+  /**
+   * A tracker with every code dead.
+   *
+   * @param nbConcepts Number of codes tracked.
+   */
   constructor(readonly nbConcepts: number) {
     if (!Number.isInteger(nbConcepts) || nbConcepts < 1) {
       throw new RangeError(`nbConcepts must be an integer >= 1, got ${nbConcepts}`);

@@ -32,6 +32,7 @@ export interface L0Controller extends Loss {
   readonly lastL0: number;
   /** The controller's state, for checkpoints. */
   stateDict(): { penalty: number; u: number };
+  /** Restores a state returned by `stateDict()`. */
   loadStateDict(state: { u: number }): void;
 }
 

@@ -56,6 +56,7 @@ export function formatDuration(seconds: number): string {
  * ```
  */
 export class ProgressBar {
+  /** Whether the bar draws (false: every call is a no-op). */
   readonly enabled: boolean;
   #write: (text: string) => void;
   #width: number;
@@ -64,6 +65,8 @@ export class ProgressBar {
   #lastLine = "";
 
   /**
+   * A bar labelled `label` for `total` steps.
+   *
    * @param label Text before the bar, e.g. `Epoch 3/20`.
    * @param total Steps expected (0 or NaN when unknown: no bar nor ETA).
    * @param options See `ProgressBarOptions`.

@@ -15,12 +15,15 @@ export type RecipeName = typeof RECIPE_NAMES[number];
 
 /** What a recipe sets. Units of thresholds and bandwith are those of the scaled inputs. */
 export interface Recipe {
+  /** The recipe's name. */
   readonly name: RecipeName;
   /** Where it comes from. */
   readonly source: string;
   /** The threshold pseudo-gradient the recipe trains with (set on the model by `trainSae`). */
   readonly kernel: KernelName;
+  /** The kernel's bandwith ε. */
   readonly bandwith: number;
+  /** How the kernel term is scaled. */
   readonly pseudoGradient: PseudoGradientMode;
   /** Train on s·x with E‖s·x‖² = D, then fold s into the parameters. */
   readonly scaleInputs: boolean;
@@ -31,7 +34,9 @@ export interface Recipe {
   readonly thresholdInit: "quantile" | number | null;
   /** Initialise the encoder's first Linear with the dictionary atoms (W_enc = W_decᵀ). */
   readonly tiedInit: boolean;
+  /** Adam's learning rate. */
   readonly lr: number;
+  /** Adam's decay rates. */
   readonly betas: readonly [number, number];
   /** Learning-rate warm-up, as a fraction of all steps (from lr/10) and at most this many steps. */
   readonly lrWarmup: { fraction: number; maxSteps: number };
@@ -46,10 +51,13 @@ export interface Recipe {
   readonly sparsityWarmup: number;
   /** Weight of the AuxK reconstruction (`losses.topKAuxiliaryLoss`); 0: plain mse. */
   readonly auxK: number;
+  /** Global gradient-norm clipping, `trainSae`'s `clipGrad`. */
   readonly clipGrad: number;
   /** Default epochs; more when needed to reach `minSteps` optimizer steps (small data sets). */
   readonly nbEpochs: number;
+  /** Optimizer steps at least, epochs added to reach them. */
   readonly minSteps: number;
+  /** Rows per batch. */
   readonly batchSize: number;
 }
 

@@ -47,8 +47,11 @@ export interface RecipeTrainOptions extends Omit<TrainOptions, "scheduler"> {
   seed?: number;
   /** Overrides of the recipe's threshold pseudo-gradient (set on the model for training). */
   kernel?: Recipe["kernel"];
+  /** The kernel's bandwith ε (the seed's spelling). */
   bandwith?: number;
+  /** The kernel's bandwith ε (the other spelling). */
   bandwidth?: number;
+  /** How the kernel term is scaled. */
   pseudoGradient?: Recipe["pseudoGradient"];
 }
 

@@ -29,8 +29,11 @@ export type DataLoader =
 
 /** A learning-rate scheduler stepped after every optimizer step (e.g. `CosineScheduler`). */
 export interface Scheduler {
+  /** Advances the schedule by one optimizer step and sets the learning rate. */
   step(): void;
+  /** The schedule's position, for checkpoints. */
   stateDict?(): { iteration: number };
+  /** Restores a position returned by `stateDict()`. */
   loadStateDict?(state: { iteration: number }): void;
 }
 
@@ -46,11 +49,13 @@ export interface CheckpointOptions {
 
 /** What `onStep` receives after every batch. */
 export interface StepInfo {
+  /** Epoch index, from 0. */
   epoch: number;
   /** Index of the batch within the epoch. */
   batch: number;
   /** Global step index (batches seen since the start of training). */
   step: number;
+  /** The batch's loss. */
   loss: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
@@ -60,17 +65,25 @@ export interface StepInfo {
   skipped: boolean;
   /** R² and mean L0 of the batch (NaN at monitoring 0). */
   r2: number;
+  /** Mean L0 of the batch (NaN at monitoring 0). */
   l0: number;
 }
 
 /** What `onEpoch` receives at the end of every epoch. */
 export interface EpochInfo {
+  /** Epoch index, from 0. */
   epoch: number;
+  /** Mean loss over the epoch's steps. */
   avgLoss: number;
+  /** R² of the epoch's batches. */
   r2: number;
+  /** Mean L0 per token over the epoch. */
   zSparsity: number;
+  /** Fraction of the concepts that never fired during the epoch. */
   deadFeatures: number;
+  /** Seconds the epoch took. */
   timeEpoch: number;
+  /** Steps skipped because the loss or a gradient was not finite. */
   skippedSteps: number;
 }
 
@@ -90,7 +103,9 @@ export interface TrainOptions {
   progress?: boolean;
   /** Stops training between two steps; the checkpoint (if any) is written first, then the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Called after every batch. */
   onStep?: (info: StepInfo) => void | Promise<void>;
+  /** Called at the end of every epoch. */
   onEpoch?: (info: EpochInfo) => void | Promise<void>;
   /** A checkpoint path, or `CheckpointOptions`. */
   checkpoint?: string | CheckpointOptions;
