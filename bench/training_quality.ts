@@ -7,6 +7,7 @@
  *     deno run -A bench/training_quality.ts [--data patches,synthetic] [--targets 8,16]
  *       [--synthetic-targets 2] [--recipes jumpsae,gemma-scope,anthropic-2025,overcomplete]
  *       [--peers topk,topk_bn,batchtopk,pca,omp] (default without batchtopk) [--linear yes|no] [--out out/training_quality]
+ *     deno run -A bench/training_quality.ts --from a.json,b.json [--out …]   # table + plot of saved rows
  *
  * The presets other than `jumpsae` run at the first target only. Every method trains on batches of 256 for the same number of steps (20 epochs, or more to make
  * the default recipe's 3000 steps); jumpsae uses the model's default encoder (Linear +
@@ -234,8 +235,19 @@ function table(rows: Row[]): string {
 
 /** R² against L0, one colour per method, one panel per data set. */
 function plot(rows: Row[]): string {
-  const W = 420, H = 300, M = { l: 50, r: 10, t: 24, b: 36 };
-  const colours = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777"];
+  const W = 640, H = 300, M = { l: 50, r: 230, t: 24, b: 36 };
+  const colours = [
+    "#2563eb",
+    "#dc2626",
+    "#059669",
+    "#d97706",
+    "#7c3aed",
+    "#0891b2",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+    "#92400e",
+  ];
   const methods = [...new Set(rows.map((r) => r.method))];
   const panels = [...new Set(rows.map((r) => r.data))].map((data, p) => {
     const rs = rows.filter((r) => r.data === data && Number.isFinite(r.r2) && r.r2 > 0);
@@ -252,7 +264,7 @@ function plot(rows: Row[]): string {
       );
     }).join("");
     const legend = methods.map((m, i) =>
-      `<text x="${W - 150}" y="${M.t + 14 + 13 * i}" font-size="10" fill="${
+      `<text x="${W - M.r + 8}" y="${M.t + 14 + 13 * i}" font-size="10" fill="${
         colours[i % colours.length]
       }">${m}</text>`
     ).join("");
@@ -276,7 +288,10 @@ ${marks}${legend}</g>`;
 }
 
 const rows: Row[] = [];
-for (const name of datasets) {
+// --from a.json,b.json: no training, the table and plot of saved rows (e.g. two runs merged)
+const saved = list(arg("from", ""));
+for (const file of saved) rows.push(...JSON.parse(await Deno.readTextFile(file)) as Row[]);
+for (const name of saved.length ? [] : datasets) {
   const d = await load(name);
   console.error(`${name}: train ${d.train.shape}, test ${d.test.shape}, ${d.concepts} concepts`);
   for (const target of d.targets) {
