@@ -538,3 +538,33 @@ Deno.test("train refuses an output it cannot write before training", async () =>
     ok(!r.out.includes("epoch"), "no training ran");
   });
 });
+
+Deno.test("the README's command-line flow runs end to end: train → encode → eval → convert → load", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("### Command line"));
+  const start = section.indexOf("```sh") + 5;
+  const block = section.slice(start, section.indexOf("```", start));
+  const commands = block.split("\n").map((l) => l.replace(/#.*$/, "").trim())
+    .filter((l) => l.startsWith("jumpsae ")).map((l) => l.split(/\s+/).slice(1));
+  deepEqual(commands.map((c) => c[0]), ["train", "encode", "eval", "convert"]);
+  await withTempDir(async (dir) => {
+    const D = 16;
+    const rng = (i: number) => Math.sin(i * 12.9898) * 43758.5453 % 1;
+    const rows = (n: number, o: number) => ({
+      data: new Float32Array(n * D).map((_, i) => Math.max(0, rng(i + o))),
+      shape: [n, D],
+    });
+    await Deno.writeFile(`${dir}/acts.npy`, saveNpy(rows(512, 0)));
+    await Deno.writeFile(`${dir}/heldout.npy`, saveNpy(rows(256, 1e6)));
+    const file = (a: string) => /\.(npy|npz|safetensors)$|\/$/.test(a) ? `${dir}/${a}` : a;
+    for (const argv of commands) {
+      // the same commands, with two epochs to keep the test short
+      const args = argv.map(file).concat(argv[0] === "train" ? ["-e", "2"] : []);
+      const r = await run(...args);
+      equal(r.status, 0, `jumpsae ${args.join(" ")}: ${r.err}`);
+    }
+    const sae = await loadPretrained(`${dir}/sae_saelens/`, { device: "cpu" });
+    equal(sae.nbConcepts, 4096);
+    sae.dispose();
+  });
+});

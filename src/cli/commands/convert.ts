@@ -11,6 +11,7 @@ import { exportGemmaScope } from "../../pretrained/gemma_scope.ts";
 import { NormalizedJumpSAE } from "../../pretrained/normalized_sae.ts";
 import { saveSafetensors } from "../../io/safetensors.ts";
 import type { JumpSAE } from "../../jump_sae.ts";
+import { Linear } from "../../layers/linear.ts";
 import { type CommandSpec, formatBytes, UsageError } from "../args.ts";
 import { type CliContext, loadCliModel, MODEL_OPTIONS } from "../_common.ts";
 
@@ -58,6 +59,17 @@ export async function writeModel(
   to: string,
   dtype = "F32",
 ): Promise<[string, number][]> {
+  const layers = sae.encoder.layers;
+  if (
+    (to === "saelens" || to === "gemma-scope") &&
+    !(layers.length === 1 && layers[0] instanceof Linear)
+  ) {
+    throw new UsageError(
+      `--to ${to} needs a model with a Linear encoder (train it with --encoder linear), got ${
+        layers.map((l) => l.constructor.name).join(" + ") || "the identity encoder"
+      }`,
+    );
+  }
   if (to === "saelens") {
     const files = await exportSAELens(sae, { dtype: dtype as "F32" });
     await Deno.mkdir(output, { recursive: true });
