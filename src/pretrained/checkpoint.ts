@@ -16,6 +16,7 @@ import type { JumpSAE } from "../jump_sae.ts";
 import { loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from "../io/safetensors.ts";
 import { formatShape, type Tensor } from "../tensor.ts";
 import { FormatError } from "../errors.ts";
+import { _withoutInit } from "../random.ts";
 import {
   createFromConfig,
   type ModelConfig,
@@ -147,10 +148,12 @@ export async function buildModel(
   name: string,
 ): Promise<JumpSAE> {
   checkSizes(config, dict, name);
-  const sae = createFromConfig(config, options);
-  if (options.mode !== "train") sae.eval();
+  // no random init (every value is overwritten), and loaded in train mode so that eval() fuses
+  // the dictionary once, from the loaded weights
+  const sae = _withoutInit(() => createFromConfig(config, options));
   try {
     await sae.loadStateDict(dict);
+    if (options.mode !== "train") sae.eval();
   } catch (error) {
     sae.dispose();
     if (error instanceof RangeError || error instanceof TypeError) {
