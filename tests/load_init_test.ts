@@ -1,7 +1,13 @@
 import { assertEquals } from "./_io_assert.ts";
 import { JumpSAE } from "../src/jump_sae.ts";
 import { _withoutInit, Random } from "../src/random.ts";
-import { loadModel, loadPretrained, saveModel } from "../src/pretrained/mod.ts";
+import {
+  fromSeedStateDict,
+  gemmaScopeFromTensors,
+  loadModel,
+  loadPretrained,
+  saveModel,
+} from "../src/pretrained/mod.ts";
 import { saveNpz } from "../src/io/npz.ts";
 
 /** Counts the random numbers drawn while `run` runs. */
@@ -80,4 +86,30 @@ Deno.test("loadModel() and loadPretrained() draw no random number and load the f
   const { codes } = await gemma!.encode([[1, 0, 0, 0]]); // pre = W_enc row 0 = c/10
   assertEquals([...codes.data].map((v) => +v.toFixed(4)), [0, 0, 0, 0, 0.4, 0.5, 0.6, 0.7]);
   for (const m of [sae, loaded!, gemma!]) m.dispose();
+});
+
+Deno.test("gemmaScopeFromTensors() and fromSeedStateDict() copy the caller's arrays; a changed array changes no model", async () => {
+  const D = 3, C = 4;
+  const wDec = new Float32Array(C * D).fill(0.5);
+  const tensors = {
+    W_enc: { data: new Float32Array(D * C).fill(0.1), shape: [D, C] },
+    b_enc: { data: new Float32Array(C), shape: [C] },
+    W_dec: { data: wDec, shape: [C, D] },
+    b_dec: { data: new Float32Array(D), shape: [D] },
+    threshold: { data: new Float32Array(C).fill(0.05), shape: [C] },
+  };
+  const gemma = await gemmaScopeFromTensors(tensors, "mine", {}, { device: "reference" });
+  const seedDict = await gemma.stateDict();
+  const seed = await fromSeedStateDict(seedDict, {
+    dictionaryParams: { normalization: "identity" },
+  }, {
+    device: "reference",
+  });
+  wDec.fill(9);
+  seedDict["dictionary._weights"].data.fill(9);
+  for (const m of [gemma, seed]) {
+    const state = await m.stateDict();
+    assertEquals([...state["dictionary._weights"].data], new Array(C * D).fill(0.5));
+    m.dispose();
+  }
 });

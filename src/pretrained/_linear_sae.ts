@@ -125,6 +125,7 @@ export function buildLinearSae(
   training: TrainingConfig,
   options: LoadModelOptions,
   where: string,
+  adopt = false,
 ): Promise<JumpSAE> {
   const [D, C] = w.wEnc.shape;
   const encoderWeight = transpose(w.wEnc.data, D, C); // (C, D) = W_encᵀ
@@ -152,6 +153,7 @@ export function buildLinearSae(
     },
     options,
     where,
+    adopt,
   );
 }
 

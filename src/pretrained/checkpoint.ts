@@ -128,7 +128,7 @@ export async function loadModel(
   const name = options.name ?? "checkpoint";
   const config = readCheckpointConfig(bytes, name);
   const dict = loadSafetensors(bytes);
-  return await buildModel(config, dict, options, name);
+  return await buildModel(config, dict, options, name, true);
 }
 
 /**
@@ -146,13 +146,15 @@ export async function buildModel(
   dict: Record<string, Tensor>,
   options: LoadModelOptions,
   name: string,
+  adopt = false,
 ): Promise<JumpSAE> {
   checkSizes(config, dict, name);
   // no random init (every value is overwritten), and loaded in train mode so that eval() fuses
   // the dictionary once, from the loaded weights
   const sae = _withoutInit(() => createFromConfig(config, options));
   try {
-    await sae.loadStateDict(dict);
+    // adopt: the tensors were decoded by the caller for this model alone, no copy is needed
+    await sae.loadStateDict(dict, { _adopt: adopt });
     if (options.mode !== "train") sae.eval();
   } catch (error) {
     sae.dispose();
