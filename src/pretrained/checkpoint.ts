@@ -149,13 +149,13 @@ export async function buildModel(
   adopt = false,
 ): Promise<JumpSAE> {
   checkSizes(config, dict, name);
-  // no random init (every value is overwritten), and loaded in train mode so that eval() fuses
-  // the dictionary once, from the loaded weights
+  // no random init: every value is overwritten (eval first, so the dictionary is fused, and a
+  // backend too small for it fails, within the load)
   const sae = _withoutInit(() => createFromConfig(config, options));
+  if (options.mode !== "train") sae.eval();
   try {
     // adopt: the tensors were decoded by the caller for this model alone, no copy is needed
     await sae.loadStateDict(dict, { _adopt: adopt });
-    if (options.mode !== "train") sae.eval();
   } catch (error) {
     sae.dispose();
     if (error instanceof RangeError || error instanceof TypeError) {
