@@ -823,7 +823,7 @@ export class JumpSAE {
    */
   async loadStateDict(
     dict: Record<string, TensorLike>,
-    options: { strict?: boolean } = {},
+    options: { strict?: boolean; _adopt?: boolean } = {},
   ): Promise<void> {
     if (dict === null || typeof dict !== "object") {
       throw new TypeError(
@@ -859,7 +859,7 @@ export class JumpSAE {
           throw new RangeError(`${key} must be finite, got ${v} at index ${i}`);
         }
       }
-      values.set(p, Float32Array.from(t.data));
+      values.set(p, options._adopt ? t.data : Float32Array.from(t.data)); // _adopt: a loader's own arrays
     }
     return await this.#run(async (be) => {
       for (const [p, data] of values) {

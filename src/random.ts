@@ -1,9 +1,28 @@
+let skipping = 0;
+
+/**
+ * Internal: runs `build` with every `Random` made meanwhile giving zeros from `uniform`, so that
+ * a model whose parameters a loader is about to overwrite is not first filled at random.
+ *
+ * @param build Builds the model (synchronously).
+ * @returns What `build` returns.
+ */
+export function _withoutInit<T>(build: () => T): T {
+  skipping++;
+  try {
+    return build();
+  } finally {
+    skipping--;
+  }
+}
+
 /**
  * A small seeded pseudo-random generator (SplitMix32 seeding a xoshiro128**), so that
  * `new JumpSAE(d, c, { seed })` initialises identically in every runtime.
  */
 export class Random {
   #s = new Uint32Array(4);
+  #skip = skipping > 0;
 
   /**
    * A generator seeded with `seed` (default: from the clock and `Math.random`).
@@ -43,6 +62,7 @@ export class Random {
   /** Fills a new array of length n with U(−bound, bound) values. */
   uniform(n: number, bound: number): Float32Array {
     const out = new Float32Array(n);
+    if (this.#skip) return out;
     for (let i = 0; i < n; i++) out[i] = (2 * this.next() - 1) * bound;
     return out;
   }

@@ -16,6 +16,7 @@ import type { JumpSAE } from "../jump_sae.ts";
 import { loadSafetensors, loadSafetensorsMetadata, saveSafetensors } from "../io/safetensors.ts";
 import { formatShape, type Tensor } from "../tensor.ts";
 import { FormatError } from "../errors.ts";
+import { _withoutInit } from "../random.ts";
 import {
   createFromConfig,
   type ModelConfig,
@@ -127,7 +128,7 @@ export async function loadModel(
   const name = options.name ?? "checkpoint";
   const config = readCheckpointConfig(bytes, name);
   const dict = loadSafetensors(bytes);
-  return await buildModel(config, dict, options, name);
+  return await buildModel(config, dict, options, name, true);
 }
 
 /**
@@ -145,12 +146,16 @@ export async function buildModel(
   dict: Record<string, Tensor>,
   options: LoadModelOptions,
   name: string,
+  adopt = false,
 ): Promise<JumpSAE> {
   checkSizes(config, dict, name);
-  const sae = createFromConfig(config, options);
+  // no random init: every value is overwritten (eval first, so the dictionary is fused, and a
+  // backend too small for it fails, within the load)
+  const sae = _withoutInit(() => createFromConfig(config, options));
   if (options.mode !== "train") sae.eval();
   try {
-    await sae.loadStateDict(dict);
+    // adopt: the tensors were decoded by the caller for this model alone, no copy is needed
+    await sae.loadStateDict(dict, { _adopt: adopt });
   } catch (error) {
     sae.dispose();
     if (error instanceof RangeError || error instanceof TypeError) {

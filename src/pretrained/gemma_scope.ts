@@ -39,6 +39,17 @@ export function gemmaScopeFromTensors(
   training: TrainingConfig = {},
   options: LoadModelOptions = {},
 ): Promise<JumpSAE> {
+  return fromTensors(tensors, where, training, options, false);
+}
+
+/** `gemmaScopeFromTensors`; `adopt`: the tensors are the loader's own, the model keeps them. */
+function fromTensors(
+  tensors: Record<string, Tensor>,
+  where: string,
+  training: TrainingConfig,
+  options: LoadModelOptions,
+  adopt: boolean,
+): Promise<JumpSAE> {
   const dict: Record<string, Tensor> = {};
   for (const [key, t] of Object.entries(tensors)) {
     const lower = key.toLowerCase();
@@ -75,6 +86,7 @@ export function gemmaScopeFromTensors(
     training,
     options,
     where,
+    adopt,
   );
 }
 
@@ -90,7 +102,7 @@ export async function loadGemmaScopeNpz(
   options: LoadModelOptions & TrainingConfig & { name?: string } = {},
 ): Promise<JumpSAE> {
   const where = options.name ?? "params.npz";
-  return await gemmaScopeFromTensors(await loadNpz(bytes), where, options, options);
+  return await fromTensors(await loadNpz(bytes), where, options, options, true);
 }
 
 /**
@@ -105,7 +117,7 @@ export async function loadGemmaScopeSafetensors(
   options: LoadModelOptions & TrainingConfig & { name?: string } = {},
 ): Promise<JumpSAE> {
   const where = options.name ?? "params.safetensors";
-  return await gemmaScopeFromTensors(loadSafetensors(bytes), where, options, options);
+  return await fromTensors(loadSafetensors(bytes), where, options, options, true);
 }
 
 /** Options of `exportGemmaScope`. */

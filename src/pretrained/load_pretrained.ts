@@ -11,7 +11,7 @@ import { CHECKPOINT_CONFIG_KEY, loadModel, type LoadModelOptions } from "./check
 import { loadGemmaScopeNpz, loadGemmaScopeSafetensors } from "./gemma_scope.ts";
 import { loadSAELens } from "./saelens.ts";
 import { openSource, type PretrainedSource, type SourceOptions } from "./sources.ts";
-import { type ConstructorConfig, fromSeedStateDict } from "./state_dict.ts";
+import { type ConstructorConfig, loadSeedStateDict } from "./state_dict.ts";
 import type { TrainingConfig } from "./_linear_sae.ts";
 
 const LOAD_KEYS = keysOf<LoadPretrainedOptions>()([
@@ -260,6 +260,6 @@ export async function loadPretrained(
     case "jumpsae":
       return await loadModel(files[main], { ...options, name });
     case "state-dict":
-      return await fromSeedStateDict(loadSafetensors(files[main]), options.config, options, name);
+      return await loadSeedStateDict(files[main], options.config, { ...options, name });
   }
 }

@@ -222,6 +222,7 @@ export async function loadSAELens(
       : options,
     options,
     "SAELens directory",
+    true, // the tensors were decoded here: the model keeps them
   );
 }
 

@@ -46,6 +46,17 @@ export function fromSeedStateDict(
   options: LoadModelOptions = {},
   where = "state dict",
 ): Promise<JumpSAE> {
+  return fromStateDict(dict, config, options, where, false);
+}
+
+/** `fromSeedStateDict`; `adopt`: the tensors are the loader's own, the model keeps them. */
+function fromStateDict(
+  dict: Record<string, Tensor>,
+  config: ConstructorConfig,
+  options: LoadModelOptions,
+  where: string,
+  adopt: boolean,
+): Promise<JumpSAE> {
   const weights = dict["dictionary._weights"];
   if (!weights) {
     throw new RangeError(
@@ -69,7 +80,7 @@ export function fromSeedStateDict(
     ...config,
     dictionaryParams: { normalization: "l2", useMultiplier: false, ...config.dictionaryParams },
   }, "config");
-  return buildModel(full, dict, options, where);
+  return buildModel(full, dict, options, where, adopt);
 }
 
 /**
@@ -85,7 +96,7 @@ export function loadSeedStateDict(
   config: ConstructorConfig = {},
   options: LoadModelOptions = {},
 ): Promise<JumpSAE> {
-  return fromSeedStateDict(loadSafetensors(bytes), config, options, options.name ?? "state dict");
+  return fromStateDict(loadSafetensors(bytes), config, options, options.name ?? "state dict", true);
 }
 
 /**
