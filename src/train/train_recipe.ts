@@ -93,12 +93,7 @@ export async function trainWithRecipe(
   loop: Loop,
 ): Promise<TrainLogs> {
   const recipe = getRecipe(options.recipe ?? "jumpsae");
-  const train: TrainOptions = {};
-  for (const [key, value] of Object.entries(options)) {
-    if (!RECIPE_KEYS.has(key)) (train as Record<string, unknown>)[key] = value;
-  }
-  const controlled = recipe.sparsity === "controller";
-  if (!controlled && options.targetL0 !== undefined) {
+  if (recipe.sparsity !== "controller" && options.targetL0 !== undefined) {
     throw new TypeError(
       `recipe ${recipe.name} has a fixed L0 penalty (${recipe.sparsity}) and no targetL0: use recipe "jumpsae", "gemma-scope" or "anthropic-2025"`,
     );
@@ -113,7 +108,36 @@ export async function trainWithRecipe(
   if (typeof lr !== "number" || !(lr > 0) || !Number.isFinite(lr)) {
     throw new RangeError(`lr must be a finite number > 0, got ${lr}`);
   }
-  const loader = await toLoader(data, options.batchSize ?? recipe.batchSize, options.seed ?? 0);
+  const opened = typeof data === "string" || isTensorLike(data);
+  const loader = opened
+    ? await batchLoader(data as TensorLike | string, {
+      batchSize: options.batchSize ?? recipe.batchSize,
+      seed: options.seed ?? 0,
+      dropLast: true,
+    })
+    : data as DataLoader;
+  try {
+    return await run(model, loader, options, recipe, target, lr, loop);
+  } finally {
+    if (opened) await (loader as BatchLoader).close();
+  }
+}
+
+/** The recipe on a loader; the scale is folded back even when training stops early. */
+async function run(
+  model: JumpSAE,
+  loader: DataLoader,
+  options: RecipeTrainOptions,
+  recipe: Recipe,
+  target: number,
+  lr: number,
+  loop: Loop,
+): Promise<TrainLogs> {
+  const controlled = recipe.sparsity === "controller";
+  const train: TrainOptions = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (!RECIPE_KEYS.has(key)) (train as Record<string, unknown>)[key] = value;
+  }
   const perEpoch = loaderLength(loader);
   const nbEpochs = options.nbEpochs ?? recipeEpochs(recipe, perEpoch);
   const sample = await sampleRows(loader, model.dim, 65_536);
@@ -147,7 +171,6 @@ export async function trainWithRecipe(
     ? losses.sparsityWarmup(reconstruction, sparsity, warm)
     : losses.sum(reconstruction, sparsity);
 
-  // the controller's coefficient travels in checkpoints, so that a resumed run is identical
   // the controller's coefficient and the per-epoch log travel in checkpoints, so that a resumed
   // run is identical
   let penalties: number[] = [];
@@ -161,40 +184,34 @@ export async function trainWithRecipe(
     },
   };
   const onEpoch = train.onEpoch;
-  const logs = await loop(
-    model,
-    scale === 1 ? loader : scaledLoader(loader, scale),
-    criterionWithState,
-    optimizer,
-    {
-      clipGrad: recipe.clipGrad,
-      ...train,
-      nbEpochs,
-      ...(scheduler ? { scheduler } : {}),
-      onEpoch: async (info) => {
-        penalties.push(controller ? controller.penalty : (recipe.sparsity as number));
-        await onEpoch?.(info);
+  let logs: TrainLogs;
+  try {
+    logs = await loop(
+      model,
+      scale === 1 ? loader : scaledLoader(loader, scale),
+      criterionWithState,
+      optimizer,
+      {
+        clipGrad: recipe.clipGrad,
+        ...train,
+        nbEpochs,
+        ...(scheduler ? { scheduler } : {}),
+        onEpoch: async (info) => {
+          penalties.push(controller ? controller.penalty : (recipe.sparsity as number));
+          await onEpoch?.(info);
+        },
       },
-    },
-  );
-  await foldInputScale(model, scale);
+    );
+  } finally {
+    // the model in the caller's hands takes raw activations, whether training ended or stopped
+    await foldInputScale(model, scale);
+  }
   const shift = controlled ? await calibrateThresholds(model, sample, target) : 0;
   logs.targetL0 = [controlled ? target : NaN];
   logs.l0Penalty = penalties;
   logs.inputScale = [scale];
   logs.thresholdShift = [shift];
   return logs;
-}
-
-async function toLoader(
-  data: DataLoader | TensorLike | string,
-  batchSize: number,
-  seed: number,
-): Promise<DataLoader> {
-  if (typeof data === "string" || isTensorLike(data)) {
-    return await batchLoader(data as TensorLike | string, { batchSize, seed, dropLast: true });
-  }
-  return data as DataLoader;
 }
 
 // a { data, shape } tensor or rows as nested numbers ([[...], ...]); arrays of batches are loaders
