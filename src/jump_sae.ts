@@ -606,13 +606,16 @@ export class JumpSAE {
    * @param k Codes kept per token, 1 ≤ k ≤ nbConcepts.
    * @returns values and indices [tokens, k] (−1 and 0 pad), nnz [tokens, 1] non-zeros per token
    */
-  encodeTopK(x: TensorLike, k: number): Promise<{ values: Tensor; indices: Tensor; nnz: Tensor }> {
+  async encodeTopK(
+    x: TensorLike,
+    k: number,
+  ): Promise<{ values: Tensor; indices: Tensor; nnz: Tensor }> {
     if (!Number.isInteger(k) || k < 1 || k > this.nbConcepts) {
       throw new RangeError(`k must be an integer in [1, ${this.nbConcepts}], got ${k}`);
     }
     const tokens = this.#tokens(x);
     this.#checkBatch(tokens.shape[0]);
-    return this.#run(async (be) => {
+    return await this.#run(async (be) => {
       const [values, indices, nnz] = await this.#inChunks(be, tokens, [k, k, 1], (part) => {
         const rows = part.shape[0], { codes } = this.#encodeOn(be, part);
         const out = this.#topK.map((w, i) => w.get(be, rows * (i < 2 ? k : 1)));
