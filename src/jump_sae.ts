@@ -15,7 +15,7 @@ import type { Loss, LossContext } from "./losses.ts";
 import { Parameter } from "./parameter.ts";
 import { Random } from "./random.ts";
 import { encoderMismatchHint } from "./state_dict_hint.ts";
-import { concatRows, type SparseCodes, topKRows } from "./sparse_codes.ts";
+import { concatRows, csrFromTopK, type SparseCodes } from "./sparse_codes.ts";
 import {
   assertFinite,
   formatShape,
@@ -540,8 +540,21 @@ export class JumpSAE {
           shape: [rows, this.dim],
         };
         const { codes } = this.#encodeOn(be, part);
-        const csr = await be.downloadSparseRows(codes, rows, C);
-        parts.push(topK === undefined ? csr : topKRows(csr, topK));
+        if (topK === undefined) {
+          parts.push(await be.downloadSparseRows(codes, rows, C));
+          continue;
+        }
+        // selected on the backend: only [rows, k] values and indices come back
+        const k = Math.min(topK, C);
+        const [v, i, n] = this.#topK.map((w, j) => w.get(be, rows * (j < 2 ? k : 1)));
+        be.topK(v, i, n, codes, rows, C, k);
+        parts.push(csrFromTopK(
+          await be.download(v, 0, rows * k),
+          await be.download(i, 0, rows * k),
+          await be.download(n, 0, rows),
+          k,
+          C,
+        ));
       }
       return concatRows(parts, C);
     });

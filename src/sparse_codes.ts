@@ -35,33 +35,32 @@ export function csrFromDense(dense: Float32Array, rows: number, cols: number): S
 }
 
 /**
- * Keeps the k largest values of each row of `csr` (ties: the lower concept), in concept order.
- * Returns `csr` itself when no row holds more than k.
+ * The CSR of a per-row top-k selected on the backend (`Backend.topK`: values and indices [rows, k]
+ * by descending value, ties to the lower index, nnz [rows] non-zeros per row): each row keeps
+ * min(nnz, k) entries, in column order as every CSR here.
  */
-export function topKRows(csr: SparseCodes, k: number): SparseCodes {
-  const { indptr, indices, values } = csr, rows = indptr.length - 1;
-  let longest = 0;
-  for (let r = 0; r < rows; r++) longest = Math.max(longest, indptr[r + 1] - indptr[r]);
-  if (longest <= k) return csr;
-  const outPtr = new Int32Array(rows + 1);
-  for (let r = 0; r < rows; r++) outPtr[r + 1] = outPtr[r] + Math.min(k, indptr[r + 1] - indptr[r]);
-  const outIdx = new Int32Array(outPtr[rows]), outVal = new Float32Array(outPtr[rows]);
+export function csrFromTopK(
+  values: Float32Array,
+  indices: Float32Array,
+  nnz: Float32Array,
+  k: number,
+  cols: number,
+): SparseCodes {
+  const rows = nnz.length, indptr = new Int32Array(rows + 1);
+  for (let r = 0; r < rows; r++) indptr[r + 1] = indptr[r] + Math.min(k, nnz[r]);
+  const outIdx = new Int32Array(indptr[rows]), outVal = new Float32Array(indptr[rows]);
+  const order: number[] = [];
   for (let r = 0; r < rows; r++) {
-    const a = indptr[r], n = indptr[r + 1] - a;
-    let o = outPtr[r];
-    if (n <= k) {
-      outIdx.set(indices.subarray(a, a + n), o);
-      outVal.set(values.subarray(a, a + n), o);
-      continue;
-    }
-    const order = Array.from({ length: n }, (_, i) => a + i);
-    order.sort((p, q) => values[q] - values[p] || indices[p] - indices[q]);
-    for (const j of order.slice(0, k).sort((p, q) => p - q)) {
-      outIdx[o] = indices[j];
-      outVal[o++] = values[j];
+    const m = indptr[r + 1] - indptr[r];
+    order.length = 0;
+    for (let j = 0; j < m; j++) order.push(r * k + j);
+    order.sort((p, q) => indices[p] - indices[q]);
+    for (let j = 0; j < m; j++) {
+      outIdx[indptr[r] + j] = indices[order[j]];
+      outVal[indptr[r] + j] = values[order[j]];
     }
   }
-  return { indptr: outPtr, indices: outIdx, values: outVal, shape: csr.shape };
+  return { indptr, indices: outIdx, values: outVal, shape: [rows, cols] };
 }
 
 /** CSR row blocks, stacked in order into one CSR (the blocks of an eval-mode batch). */
