@@ -11,7 +11,7 @@ import type { Loss } from "../losses.ts";
 import { Adam } from "../optim/adam.ts";
 import { CosineScheduler } from "../optim/cosine_scheduler.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
+import type { Tensor, TensorLike } from "../tensor.ts";
 import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { canFoldInputScale, foldInputScale, unitMeanSquareScale } from "./input_scale.ts";
 import { l0Controller } from "./l0_controller.ts";
@@ -23,7 +23,8 @@ import {
   type RecipeName,
 } from "./recipes.ts";
 import { calibrateThresholds, quantileThresholds } from "./_thresholds.ts";
-import type { Batch, DataLoader, TrainLogs, TrainOptions } from "./train_sae.ts";
+import { type Batch, extractInput } from "./_batches.ts";
+import type { DataLoader, TrainLogs, TrainOptions } from "./train_sae.ts";
 
 /** Options of `trainSae(model, data, options)`: a recipe, the sparsity, and `TrainOptions`. */
 export interface RecipeTrainOptions extends Omit<TrainOptions, "scheduler"> {
@@ -228,26 +229,13 @@ function loaderLength(loader: DataLoader): number {
   );
 }
 
-function batchTensor(batch: Batch): Tensor {
-  if (
-    Array.isArray(batch) && batch.length > 0 && typeof batch[0] === "object" &&
-    !Array.isArray(batch[0])
-  ) {
-    return toTensor(batch[0] as TensorLike, "batch[0]");
-  }
-  if (batch && typeof batch === "object" && "data" in batch && !("shape" in batch)) {
-    return toTensor((batch as { data: TensorLike }).data, "batch.data");
-  }
-  return toTensor(batch as TensorLike, "batch");
-}
-
 /** Up to `limit` rows from the first batches of epoch 0, flattened to tokens [rows, dim]. */
 async function sampleRows(loader: DataLoader, dim: number, limit: number): Promise<Tensor> {
   const parts: Float32Array[] = [];
   let rows = 0;
   const batches = loader instanceof BatchLoader ? loader.batches(0) : (loader as Batch[]);
   for await (const b of batches as AsyncIterable<Batch>) {
-    const t = batchTensor(b);
+    const t = extractInput(b);
     if (t.data.length % dim !== 0) {
       throw new RangeError(
         `a batch has ${t.data.length} values, expected a multiple of dim ${dim}`,
@@ -273,7 +261,7 @@ function scaledLoader(loader: DataLoader, s: number): DataLoader {
   return (epoch: number) => ({
     async *[Symbol.asyncIterator]() {
       const source = loader instanceof BatchLoader ? loader.batches(epoch) : (loader as Batch[]);
-      for await (const b of source as AsyncIterable<Batch>) yield scaled(batchTensor(b), s);
+      for await (const b of source as AsyncIterable<Batch>) yield scaled(extractInput(b), s);
     },
   });
 }

@@ -4,18 +4,18 @@ import type { Loss } from "../losses.ts";
 import { l0Eps } from "../metrics/sparsity.ts";
 import { clipGradNorm, gradNorm } from "../optim/clip_grad_norm.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { type Tensor, type TensorLike, toTensor } from "../tensor.ts";
+import type { TensorLike } from "../tensor.ts";
 import { exists } from "./_files.ts";
 import { StepMonitor } from "./_step_monitor.ts";
 import { StepSnapshot } from "./_snapshot.ts";
 import { BatchLoader, batchLoader } from "./batch_loader.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { DeadCodeTracker } from "./dead_code_tracker.ts";
+import { type Batch, extractInput } from "./_batches.ts";
 import { ProgressBar } from "./progress_bar.ts";
 import { RECIPE_OPTION_KEYS, type RecipeTrainOptions, trainWithRecipe } from "./train_recipe.ts";
 
-/** One element of a data loader: a tensor, a tuple whose first item is the tensor, or `{ data }`. */
-export type Batch = TensorLike | readonly [TensorLike, ...unknown[]] | { data: TensorLike };
+export { type Batch, extractInput } from "./_batches.ts";
 
 /**
  * What `trainSae` iterates each epoch: an array of batches, a (re-iterable) iterable or async
@@ -119,37 +119,6 @@ export interface TrainOptions {
  * `paramsGradNorm_<name>`.
  */
 export type TrainLogs = Record<string, number[]>;
-
-function isTensorObject(v: unknown): v is { data: ArrayLike<number>; shape: readonly number[] } {
-  return !!v && typeof v === "object" && "data" in v && "shape" in v;
-}
-
-/** The input tensor of a batch (the seed's `extract_input`). */
-export function extractInput(batch: Batch): Tensor {
-  if (isTensorObject(batch)) return toTensor(batch as TensorLike, "batch");
-  if (Array.isArray(batch)) {
-    if (
-      batch.length > 0 &&
-      (isTensorObject(batch[0]) || (Array.isArray(batch[0]) && !isNumberArray(batch)))
-    ) {
-      return toTensor(batch[0] as TensorLike, "batch[0]");
-    }
-    return toTensor(batch as TensorLike, "batch");
-  }
-  if (batch && typeof batch === "object" && "data" in batch) {
-    return toTensor((batch as { data: TensorLike }).data, "batch.data");
-  }
-  throw new TypeError(`A batch must be a tensor, [tensor, ...] or { data }, got ${typeof batch}`);
-}
-
-// nested arrays of numbers are a tensor; [tensor-like, labels] is a tuple
-function isNumberArray(a: readonly unknown[]): boolean {
-  let v: unknown = a;
-  while (Array.isArray(v)) v = v[0];
-  if (typeof v !== "number") return false;
-  // a tuple whose first element is a nested array has a non-array second element
-  return a.every((e) => Array.isArray(e) === Array.isArray(a[0]));
-}
 
 async function* epochBatches(
   loader: DataLoader,
