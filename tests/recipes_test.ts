@@ -239,3 +239,23 @@ Deno.test("setPseudoGradient() changes the threshold gradient, not the forward; 
   equal(sae.bandwith, 0.5, "a refused change leaves the model as it was");
   sae.dispose();
 });
+
+Deno.test("calibrateThresholds(): one common factor makes the sample's eval-mode L0 the target exactly", async () => {
+  const { calibrateThresholds } = await import("../src/train/_thresholds.ts");
+  const sae = new JumpSAE(6, 20, { seed: 4, device: "reference", encoderModule: "mlp_bn_1" });
+  const x = randn(200, 6, 9, 3);
+  await sae.forward(x); // training mode: BatchNorm's running statistics move off their init
+  const before = (await sae.stateDict()).thresholds.data.slice();
+  const shift = await calibrateThresholds(sae, x, 2.5);
+  equal(sae.training, true, "the mode is restored");
+  const after = (await sae.stateDict()).thresholds.data;
+  for (let c = 0; c < 20; c++) {
+    ok(Math.abs(after[c] - before[c] - shift) < 1e-6, "one common shift");
+  }
+  sae.eval();
+  const { codes } = await sae.forward(x);
+  let active = 0;
+  for (const v of codes.data) active += v !== 0 ? 1 : 0;
+  equal(active, 500, "2.5 active codes per row on the 200 rows");
+  sae.dispose();
+});

@@ -52,25 +52,29 @@ export async function calibrateThresholds(
   const x = head(sample, model.dim, C), rows = x.shape[0];
   const wasTraining = model.training;
   model.eval();
-  const { preCodes } = await model.encode(x);
-  const state = await model.stateDict();
-  const logT = state.thresholds.data;
-  // a code fires under shift δ when log(pre) − log θ_c ≥ δ: collect those margins
-  const margins: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < C; c++) {
-      const p = preCodes.data[r * C + c];
-      if (p > 0) margins.push(Math.log(p) - logT[c]);
+  try {
+    const { preCodes } = await model.encode(x);
+    const state = await model.stateDict();
+    const logT = state.thresholds.data;
+    // a code fires under shift δ when log(pre) − log θ_c ≥ δ: collect those margins, ascending
+    const all = new Float64Array(rows * C);
+    let n = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < C; c++) {
+        const p = preCodes.data[r * C + c];
+        if (p > 0) all[n++] = Math.log(p) - logT[c];
+      }
     }
+    const margins = all.subarray(0, n).sort();
+    const k = Math.round(target * rows); // the k largest margins fire
+    let shift = 0;
+    if (k >= 1 && k < n) shift = (margins[n - k] + margins[n - k - 1]) / 2;
+    else if (k >= n && n > 0) shift = margins[0] - 1e-6;
+    if (!Number.isFinite(shift)) shift = 0;
+    for (let c = 0; c < C; c++) logT[c] += shift;
+    await model.loadStateDict(state);
+    return shift;
+  } finally {
+    model.train(wasTraining);
   }
-  margins.sort((a, b) => b - a);
-  const k = Math.round(target * rows);
-  let shift = 0;
-  if (k >= 1 && k < margins.length) shift = (margins[k - 1] + margins[k]) / 2;
-  else if (k >= margins.length && margins.length > 0) shift = margins[margins.length - 1] - 1e-6;
-  if (!Number.isFinite(shift)) shift = 0;
-  for (let c = 0; c < C; c++) logT[c] += shift;
-  await model.loadStateDict(state);
-  model.train(wasTraining);
-  return shift;
 }
