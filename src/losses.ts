@@ -6,6 +6,7 @@ import {
   type TermResult,
   topKAuxTerm,
 } from "./_loss_math.ts";
+import { BatchL0Term } from "./_batch_l0.ts";
 import { Workspace } from "./layers/layer.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -569,21 +570,14 @@ export function targetL0(target: number, penalty = 1.0): Loss {
     throw new RangeError(`target must be a finite number > 0, got ${target}`);
   }
   checkPenalty(penalty);
-  const lw = new Workspace(), tw = new Workspace();
+  const term = new BatchL0Term();
   return {
     name: "targetL0",
     async accumulate(ctx) {
-      const be = ctx.backend, B = ctx.rows, C = ctx.concepts;
-      const l = lw.get(be, 1), dt = tw.get(be, C);
-      be.fill(l, 0, 1);
-      be.fill(dt, 0, C);
-      be.heavisideL0(l, dt, ctx.preCodes, ctx.logThreshold, B, C, 1 / B, ctx.pseudoGradient);
-      const [l0] = await be.download(l, 0, 1);
-      const { value, dL0 } = targetL0Outer(l0, target, penalty);
-      be.scale(dt, dt, dL0, C);
-      be.addBias(ctx.dLogThreshold, dt, 1, C);
-      be.upload(l, Float32Array.of(value));
-      be.addBias(ctx.loss, l, 1, 1);
+      await term.accumulate(ctx, (l0) => {
+        const { value, dL0 } = targetL0Outer(l0, target, penalty);
+        return { value, slope: dL0 };
+      });
     },
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Loss } from "../losses.ts";
-import { Workspace } from "../layers/layer.ts";
+import { BatchL0Term } from "../_batch_l0.ts";
 
 /** Options of `l0Controller`. */
 export interface L0ControllerOptions {
@@ -80,7 +80,7 @@ export function l0Controller(target: number, options: L0ControllerOptions = {}):
   let u = clamp(Math.asinh(initial / unit));
   let penalty = unit * Math.sinh(u);
   let lastL0 = NaN;
-  const value = new Workspace(), grad = new Workspace();
+  const term = new BatchL0Term();
   return {
     name: "l0Controller",
     target,
@@ -91,18 +91,9 @@ export function l0Controller(target: number, options: L0ControllerOptions = {}):
       return lastL0;
     },
     async accumulate(ctx) {
-      const be = ctx.backend, B = ctx.rows, C = ctx.concepts;
-      const l = value.get(be, 1), dt = grad.get(be, C);
-      be.fill(l, 0, 1);
-      be.fill(dt, 0, C);
-      be.heavisideL0(l, dt, ctx.preCodes, ctx.logThreshold, B, C, 1 / B, ctx.pseudoGradient);
-      const [l0] = await be.download(l, 0, 1);
-      be.scale(dt, dt, penalty, C);
-      be.addBias(ctx.dLogThreshold, dt, 1, C);
-      be.scale(l, l, penalty, 1);
-      be.addBias(ctx.loss, l, 1, 1);
+      // this step's gradient uses the current λ; the update applies from the next step on
+      const l0 = await term.accumulate(ctx, (l0) => ({ value: penalty * l0, slope: penalty }));
       lastL0 = l0;
-      // the update applies from the next step on: this step's gradient used the current λ
       const error = Math.max(-1, Math.min(1, l0 / target - 1));
       if (Number.isFinite(error)) {
         // anti-windup: Adam moves thresholds at a bounded rate whatever λ is, so a λ grown
